@@ -1,0 +1,1 @@
+"""Offline evaluation of the same Retriever the service uses."""

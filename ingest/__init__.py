@@ -1,0 +1,1 @@
+"""Turn a corpus of documents into a verified, checksummed index directory."""

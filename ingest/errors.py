@@ -1,0 +1,25 @@
+"""Domain errors raised by ingest and the service, translated at the edges."""
+
+
+class CiteqaError(Exception):
+    """A problem a user can act on; the CLI prints it as one line, HTTP as a 4xx/5xx."""
+
+
+class CorpusError(CiteqaError):
+    """The corpus folder is missing, empty, or holds a malformed document."""
+
+
+class IndexNotFound(CiteqaError):
+    """No index directory (or no manifest) where one was expected."""
+
+
+class IndexCorrupt(CiteqaError):
+    """An index artifact is missing, truncated or does not match its checksum."""
+
+
+class ModelMismatch(CiteqaError):
+    """The embedding model's weights differ from the ones the index was built with."""
+
+
+class IngestLocked(CiteqaError):
+    """Another ingest holds the lock on the same index."""

@@ -1,0 +1,247 @@
+"""The index directory: write it atomically, verify every checksum, then load it."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.chunking import Chunk
+from ingest.documents import Document
+from ingest.errors import IndexCorrupt, IndexNotFound, IngestLocked, ModelMismatch
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DENSE_FILE = "dense.faiss"
+CHUNKS_FILE = "chunks.jsonl"
+DOCUMENTS_FILE = "documents.jsonl"
+TRACKED_LIBRARIES = ("faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy", "langchain-text-splitters")
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    path: Path
+    manifest: dict[str, Any]
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    dense: Any  # faiss.Index
+
+    @property
+    def model_sha256(self) -> str:
+        return str(self.manifest["model"]["sha256"])
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in TRACKED_LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in directory.iterdir():
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False where the call is unavailable."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd = -100
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(result == 0)
+
+
+def swap_into_place(new_dir: Path, target: Path) -> None:
+    """Make `new_dir` the index at `target`; readers see the old or the new one, never a mix."""
+    if not target.exists():
+        os.rename(new_dir, target)
+        return
+    if _exchange(new_dir, target):
+        shutil.rmtree(new_dir)  # now holds the old index
+        return
+    backup = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    os.rename(target, backup)
+    os.rename(new_dir, target)
+    shutil.rmtree(backup)
+
+
+@contextmanager
+def ingest_lock(target: Path) -> Iterator[None]:
+    """One ingest per index at a time; a second one is refused, not interleaved."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = target.with_name(f".{target.name}.lock")
+    with lock_path.open("a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IngestLocked(f"another ingest is writing {target} (lock {lock_path})") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def remove_stale_builds(target: Path) -> None:
+    """Temporary folders left by an ingest that was killed: never part of an index."""
+    for leftover in target.parent.glob(f".{target.name}.tmp-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def write_index(
+    target: Path,
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    manifest_fields: dict[str, Any],
+) -> dict[str, Any]:
+    """Write every artifact into a temporary folder beside `target`, then swap it in."""
+    import faiss
+
+    if vectors.shape[0] != len(chunks):
+        raise ValueError(f"{vectors.shape[0]} vectors for {len(chunks)} chunks")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    build_dir = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    build_dir.mkdir()
+    try:
+        dense = faiss.IndexFlatIP(int(vectors.shape[1]))
+        dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(dense, str(build_dir / DENSE_FILE))
+        _write_jsonl(build_dir / CHUNKS_FILE, [asdict(c) for c in chunks])
+        _write_jsonl(build_dir / DOCUMENTS_FILE, [{**d.metadata(), "text": d.text} for d in documents])
+        artifacts = {
+            name: {"sha256": file_sha256(build_dir / name), "bytes": (build_dir / name).stat().st_size}
+            for name in (DENSE_FILE, CHUNKS_FILE, DOCUMENTS_FILE)
+        }
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            **manifest_fields,
+            "dense_index": {"type": "flat", "metric": "inner_product", "normalized": True},
+            "counts": {**manifest_fields.get("counts", {}), "chunks": len(chunks), "documents": len(documents)},
+            "artifacts": artifacts,
+            "libraries": library_versions(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        (build_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        _fsync_tree(build_dir)
+        swap_into_place(build_dir, target)
+    except BaseException:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        raise
+    return manifest
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    if not index_dir.is_dir():
+        raise IndexNotFound(f"index directory not found: {index_dir} (run `citeqa ingest` first)")
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        raise IndexNotFound(f"{path} is missing: not an index directory (run `citeqa ingest`)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexCorrupt(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexCorrupt(f"{path}: unsupported format (expected format_version {FORMAT_VERSION})")
+    return manifest
+
+
+def verify_index(index_dir: Path, model_sha256: str | None = None) -> dict[str, Any]:
+    """Check the manifest, every artifact's size and sha256, and the model it was built with."""
+    manifest = read_manifest(index_dir)
+    artifacts = manifest.get("artifacts")
+    if not isinstance(artifacts, dict) or not artifacts:
+        raise IndexCorrupt(f"{index_dir / MANIFEST}: lists no artifacts")
+    for name, expected in artifacts.items():
+        path = index_dir / name
+        if Path(name).name != name or not path.is_file():
+            raise IndexCorrupt(f"{path}: artifact missing")
+        if path.stat().st_size != expected.get("bytes"):
+            raise IndexCorrupt(f"{path}: size {path.stat().st_size} bytes, manifest says {expected.get('bytes')}")
+        if file_sha256(path) != expected.get("sha256"):
+            raise IndexCorrupt(f"{path}: sha256 does not match the manifest (file edited or damaged)")
+    if model_sha256 is not None and manifest.get("model", {}).get("sha256") != model_sha256:
+        raise ModelMismatch(
+            f"index {index_dir} was built with model weights sha256 "
+            f"{str(manifest.get('model', {}).get('sha256'))[:12]}…, but the model in use has {model_sha256[:12]}…"
+        )
+    return manifest
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise IndexCorrupt(f"{path}:{number}: not valid JSON") from exc
+            if not isinstance(row, dict):
+                raise IndexCorrupt(f"{path}:{number}: expected a JSON object")
+            rows.append(row)
+    return rows
+
+
+def load_index(index_dir: Path, model_sha256: str | None = None) -> LoadedIndex:
+    """Verify first, then read: nothing is parsed from a file whose checksum is wrong."""
+    import faiss
+
+    manifest = verify_index(index_dir, model_sha256)
+    try:
+        documents = {row["doc_id"]: Document(**row) for row in _read_jsonl(index_dir / DOCUMENTS_FILE)}
+        chunks = [Chunk(**row) for row in _read_jsonl(index_dir / CHUNKS_FILE)]
+    except (KeyError, TypeError) as exc:
+        raise IndexCorrupt(f"{index_dir}: chunk or document record has the wrong fields ({exc})") from exc
+    for chunk in chunks:
+        document = documents.get(chunk.doc_id)
+        if document is None or document.text[chunk.start : chunk.end] != chunk.text:
+            raise IndexCorrupt(f"{index_dir / CHUNKS_FILE}: chunk {chunk.chunk_id} does not match its document span")
+    dense = faiss.read_index(str(index_dir / DENSE_FILE))
+    if dense.ntotal != len(chunks) or dense.d != manifest.get("model", {}).get("dimension"):
+        raise IndexCorrupt(f"{index_dir / DENSE_FILE}: {dense.ntotal}×{dense.d} vectors for {len(chunks)} chunks")
+    return LoadedIndex(index_dir, manifest, documents, chunks, dense)

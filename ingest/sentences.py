@@ -1,0 +1,67 @@
+"""Sentence spans with running offsets, shared by the chunker and the answer highlighter."""
+
+from __future__ import annotations
+
+import re
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+# A sentence ends at . ! ? or … (plus closing quotes/brackets), before whitespace and
+# an upper-case letter, digit or opening quote. Initials such as "U.S." followed by a
+# capitalised word are the usual false positive; they only make pieces smaller.
+SENTENCE_END = re.compile(r"(?<=[.!?…])[”\"’')\]]*(?:\s+)(?=[“\"‘'(\[]?[A-Z0-9À-Ý])|\n+")
+
+# Fallbacks for one sentence longer than the limit; each separator stays at the end of
+# its piece, so the pieces concatenate back to the sentence exactly.
+SEPARATORS = ["; ", ", ", " ", ""]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in `text`, whitespace between sentences excluded."""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    for match in [*SENTENCE_END.finditer(text), None]:
+        end = match.start() if match else len(text)
+        if match and match.group(0)[:1] in "”\"’')]":
+            # Closing marks belong to the sentence they close.
+            end = match.start() + len(match.group(0)) - len(match.group(0).lstrip("”\"’')]"))
+        start = position
+        while start < end and text[start].isspace():
+            start += 1
+        stop = end
+        while stop > start and text[stop - 1].isspace():
+            stop -= 1
+        if stop > start:
+            spans.append((start, stop))
+        if match:
+            position = match.end()
+    return spans
+
+
+def split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """Tile text[start:end] with pieces of at most max_chars, cut at the softest separator."""
+    if end - start <= max_chars:
+        return [(start, end)]
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=max_chars,
+        chunk_overlap=0,
+        separators=SEPARATORS,
+        keep_separator="end",
+        strip_whitespace=False,
+    )
+    pieces: list[tuple[int, int]] = []
+    position = start
+    for piece in splitter.split_text(text[start:end]):
+        pieces.append((position, position + len(piece)))
+        position += len(piece)
+    if position != end:  # the splitter's tiling contract; never paper over a break in it
+        raise AssertionError("text splitter did not tile its input")
+    return pieces
+
+
+def sentence_pieces(text: str, max_chars: int) -> list[tuple[int, int]]:
+    """Sentences of `text`, with any sentence longer than max_chars cut into pieces."""
+    pieces: list[tuple[int, int]] = []
+    for start, end in sentence_spans(text):
+        pieces.extend(split_long(text, start, end, max_chars))
+    return pieces

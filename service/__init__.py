@@ -1,0 +1,1 @@
+"""Serve cited answers over HTTP from one verified index directory."""

@@ -1,0 +1,135 @@
+"""The FastAPI application: thin routes over one Retriever loaded at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ingest.errors import CiteqaError
+from service.retriever import Hit, Retriever, open_retriever
+from service.schemas import AskRequest, AskResponse, Citation, DocumentResponse, Passage, Problem
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("citeqa")
+
+RetrieverLoader = Callable[[Settings], Retriever]
+
+
+def load_from_settings(settings: Settings) -> Retriever:
+    return open_retriever(settings.index_dir, settings.resolved_model_path(), settings.model_sha256)
+
+
+def _validation_problem(exc: RequestValidationError) -> JSONResponse:
+    # Echoing the input back could hold unencodable text (a lone surrogate): leave it out.
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
+
+
+def ready_retriever(request: Request) -> Retriever:
+    retriever: Retriever | None = request.app.state.retriever
+    if retriever is None:
+        raise HTTPException(status_code=503, detail="index is not loaded yet", headers={"Retry-After": "1"})
+    return retriever
+
+
+ReadyRetriever = Annotated[Retriever, Depends(ready_retriever)]
+
+
+def create_app(
+    settings: Settings | None = None,
+    loader: RetrieverLoader = load_from_settings,
+    on_load_failure: Callable[[str], None] | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    async def load(app: FastAPI) -> None:
+        try:
+            app.state.retriever = await asyncio.to_thread(loader, settings)
+            log.info("index loaded from %s", settings.index_dir)
+        except Exception as exc:  # reported on /readyz and to whoever started us
+            message = str(exc) if isinstance(exc, CiteqaError) else f"{type(exc).__name__}: {exc}"
+            app.state.load_error = message
+            log.error("index failed to load: %s", message)
+            if on_load_failure:
+                on_load_failure(message)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.retriever = None
+        app.state.load_error = None
+        task = asyncio.create_task(load(app))
+        yield
+        task.cancel()
+
+    app = FastAPI(
+        title="citeqa",
+        summary="Answers questions with passages and exact, checkable citations.",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses={422: {"model": Problem}, 503: {"model": Problem}},
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_problem(exc)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"model": Problem}})
+    def readyz(request: Request) -> JSONResponse:
+        if request.app.state.retriever is not None:
+            return JSONResponse({"status": "ready"})
+        detail = request.app.state.load_error or "loading index"
+        return JSONResponse({"status": "not ready", "detail": detail}, status_code=503)
+
+    @app.post("/ask", response_model=AskResponse, tags=["questions"])
+    def ask(body: AskRequest, retriever: ReadyRetriever) -> AskResponse:
+        started = time.perf_counter()
+        hits = retriever.search(body.question, body.k, body.mode)
+        took_ms = round((time.perf_counter() - started) * 1000, 2)
+        return AskResponse(
+            question=body.question, mode=body.mode, took_ms=took_ms, passages=[to_passage(h) for h in hits]
+        )
+
+    @app.get("/documents/{doc_id}", response_model=DocumentResponse, tags=["documents"])
+    def document(doc_id: str, retriever: ReadyRetriever) -> DocumentResponse:
+        found = retriever.index.documents.get(doc_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"no document with id '{doc_id}'")
+        return DocumentResponse(doc_id=found.doc_id, title=found.title, source=found.source, text=found.text)
+
+    return app
+
+
+def to_passage(hit: Hit) -> Passage:
+    chunk = hit.chunk
+    citation = Citation(
+        doc_id=chunk.doc_id,
+        title=hit.document.title,
+        source=hit.document.source,
+        section=chunk.section,
+        speaker=chunk.speaker,
+        start=chunk.start,
+        end=chunk.end,
+    )
+    return Passage(
+        rank=hit.rank, score=round(hit.score, 4), chunk_id=chunk.chunk_id, text=chunk.text, citation=citation
+    )
+
+
+def passage_dict(hit: Hit) -> dict[str, Any]:
+    return to_passage(hit).model_dump()

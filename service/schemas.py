@@ -1,0 +1,65 @@
+"""Pydantic models at the HTTP edge: what /ask accepts and what it answers."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
+
+Question = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=1000)]
+Mode = Literal["dense"]
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: Question = Field(description="The question, 1–1000 characters after trimming.")
+    k: StrictInt = Field(5, ge=1, le=50, description="How many passages to return.")
+    mode: Mode = Field("dense", description="Retrieval mode.")
+
+    @field_validator("question")
+    @classmethod
+    def printable_text(cls, value: str) -> str:
+        for ch in value:
+            if 0xD800 <= ord(ch) <= 0xDFFF:
+                raise ValueError("question contains an unpaired surrogate code point")
+            if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r":
+                raise ValueError(f"question contains a control character (U+{ord(ch):04X})")
+        return value
+
+
+class Citation(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    section: str | None
+    speaker: str | None
+    start: int = Field(description="Offset of the passage in the document's text (code points).")
+    end: int
+
+
+class Passage(BaseModel):
+    rank: int
+    score: float
+    chunk_id: str
+    text: str
+    citation: Citation
+
+
+class AskResponse(BaseModel):
+    question: str
+    mode: str
+    took_ms: float
+    passages: list[Passage]
+
+
+class DocumentResponse(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    text: str
+
+
+class Problem(BaseModel):
+    detail: str | list[dict[str, object]]

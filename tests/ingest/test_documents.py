@@ -1,0 +1,74 @@
+"""Corpus loading: metadata sidecars, clear errors, a stable hash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ingest.documents import corpus_hash, load_corpus
+from ingest.errors import CorpusError
+
+
+def write(folder: Path, name: str, text: str, meta: dict[str, object] | None = None) -> None:
+    (folder / name).write_text(text, encoding="utf-8")
+    if meta is not None:
+        (folder / (Path(name).stem + ".meta.json")).write_text(json.dumps(meta), encoding="utf-8")
+
+
+def test_real_corpus_metadata() -> None:
+    [doc] = load_corpus(Path(__file__).resolve().parents[2] / "corpus")
+    assert doc.doc_id == "insider-2024-isis-k-crocus"
+    assert doc.publisher == "The Insider"
+    assert doc.language == "en"
+    assert doc.source == "000_555e6245296c1fd9.txt"
+
+
+def test_second_document_is_just_a_second_file(tmp_path: Path) -> None:
+    write(tmp_path, "a.txt", "First.", {"doc_id": "a", "title": "A"})
+    write(tmp_path, "b.txt", "Second.")
+    docs = load_corpus(tmp_path)
+    assert [d.doc_id for d in docs] == ["a", "b"]
+    assert docs[1].title == "b"
+
+
+def test_hash_is_stable_and_sensitive(tmp_path: Path) -> None:
+    write(tmp_path, "a.txt", "First.", {"doc_id": "a", "title": "A"})
+    first = corpus_hash(load_corpus(tmp_path))
+    assert first == corpus_hash(load_corpus(tmp_path))
+    write(tmp_path, "a.txt", "First!", {"doc_id": "a", "title": "A"})
+    assert corpus_hash(load_corpus(tmp_path)) != first
+
+
+@pytest.mark.parametrize(
+    ("content", "meta", "message"),
+    [
+        (b"\xff\xfe bad", None, "not valid UTF-8"),
+        (b"   \n", None, "empty"),
+        (b"ok", {"doc_id": "../escape"}, "doc_id must match"),
+        (b"ok", {"year": "2024"}, "'year' must be an integer"),
+    ],
+)
+def test_bad_documents_are_refused_clearly(
+    tmp_path: Path, content: bytes, meta: dict[str, object] | None, message: str
+) -> None:
+    (tmp_path / "x.txt").write_bytes(content)
+    if meta is not None:
+        (tmp_path / "x.meta.json").write_text(json.dumps(meta))
+    with pytest.raises(CorpusError, match=message):
+        load_corpus(tmp_path)
+
+
+def test_missing_and_empty_corpus(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="not found"):
+        load_corpus(tmp_path / "nope")
+    with pytest.raises(CorpusError, match="no .txt"):
+        load_corpus(tmp_path)
+
+
+def test_duplicate_doc_ids_are_refused(tmp_path: Path) -> None:
+    write(tmp_path, "a.txt", "One.", {"doc_id": "same"})
+    write(tmp_path, "b.txt", "Two.", {"doc_id": "same"})
+    with pytest.raises(CorpusError, match="duplicate doc_id"):
+        load_corpus(tmp_path)

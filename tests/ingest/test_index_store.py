@@ -1,0 +1,147 @@
+"""The index directory: round trip, determinism, atomic swap, lock, and refusal of damage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.errors import IndexCorrupt, IndexNotFound, IngestLocked, ModelMismatch
+from ingest.index_store import ingest_lock, load_index, verify_index
+from ingest.pipeline import IngestSettings, build_index, index_is_current
+from tests.conftest import CORPUS, FakeEmbedder
+
+
+@pytest.fixture
+def fake_index(tmp_path: Path) -> Path:
+    target = tmp_path / "index"
+    build_index(CORPUS, target, FakeEmbedder())
+    return target
+
+
+def test_round_trip(fake_index: Path) -> None:
+    index = load_index(fake_index, FakeEmbedder.weights_sha256)
+    assert index.dense.ntotal == len(index.chunks) > 10
+    for chunk in index.chunks:
+        assert index.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
+    manifest = index.manifest
+    assert manifest["model"] == {
+        "name": FakeEmbedder.name,
+        "sha256": FakeEmbedder.weights_sha256,
+        "dimension": 64,
+        "normalized": True,
+    }
+    assert set(manifest["artifacts"]) == {"dense.faiss", "chunks.jsonl", "documents.jsonl"}
+    assert manifest["ingest"]["chunker"] == {"max_chars": 1000, "overlap_chars": 200}
+    assert "faiss-cpu" in manifest["libraries"] and manifest["created_at"]
+
+
+def test_reingest_gives_same_ids_and_hash(fake_index: Path, tmp_path: Path) -> None:
+    other = tmp_path / "again"
+    build_index(CORPUS, other, FakeEmbedder())
+    first, second = load_index(fake_index), load_index(other)
+    assert [c.chunk_id for c in first.chunks] == [c.chunk_id for c in second.chunks]
+    assert first.manifest["corpus"]["hash"] == second.manifest["corpus"]["hash"]
+    assert {k: v["sha256"] for k, v in first.manifest["artifacts"].items()} == {
+        k: v["sha256"] for k, v in second.manifest["artifacts"].items()
+    }
+
+
+def test_rebuild_replaces_index_and_leaves_no_temporary_folder(fake_index: Path) -> None:
+    build_index(CORPUS, fake_index, FakeEmbedder(dimension=32))
+    assert load_index(fake_index).dense.d == 32
+    leftovers = [p.name for p in fake_index.parent.iterdir() if p.name.startswith(".index.tmp")]
+    assert leftovers == []
+
+
+def test_failed_build_keeps_previous_index(fake_index: Path) -> None:
+    class Exploding(FakeEmbedder):
+        def embed_documents(self, texts: list[str]) -> np.ndarray:
+            raise RuntimeError("boom")
+
+    before = (fake_index / "manifest.json").read_bytes()
+    with pytest.raises(RuntimeError):
+        build_index(CORPUS, fake_index, Exploding())
+    assert (fake_index / "manifest.json").read_bytes() == before
+    load_index(fake_index)
+
+
+def test_if_stale_detects_current_and_changed(fake_index: Path, tmp_path: Path) -> None:
+    sha = FakeEmbedder.weights_sha256
+    assert index_is_current(fake_index, CORPUS, IngestSettings(), sha)
+    assert not index_is_current(fake_index, CORPUS, IngestSettings(embed_context=False), sha)
+    assert not index_is_current(fake_index, CORPUS, IngestSettings(), "0" * 64)
+    changed = tmp_path / "corpus"
+    shutil.copytree(CORPUS, changed)
+    next(changed.glob("*.txt")).write_text("A different text.\n", encoding="utf-8")
+    assert not index_is_current(fake_index, changed, IngestSettings(), sha)
+
+
+def test_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFound, match="not found"):
+        verify_index(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IndexNotFound, match="manifest.json is missing"):
+        verify_index(tmp_path / "empty")
+
+
+def test_truncated_faiss_file_is_refused(fake_index: Path) -> None:
+    path = fake_index / "dense.faiss"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(IndexCorrupt, match="dense.faiss: size"):
+        load_index(fake_index)
+
+
+def test_edited_chunk_store_is_refused(fake_index: Path) -> None:
+    path = fake_index / "chunks.jsonl"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("ISIS", "ISIL", 1), encoding="utf-8")  # same size, other bytes
+    with pytest.raises(IndexCorrupt, match="chunks.jsonl: sha256 does not match"):
+        load_index(fake_index)
+
+
+def test_missing_artifact_and_bad_manifest(fake_index: Path) -> None:
+    (fake_index / "documents.jsonl").unlink()
+    with pytest.raises(IndexCorrupt, match="documents.jsonl: artifact missing"):
+        verify_index(fake_index)
+    (fake_index / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexCorrupt, match="not valid JSON"):
+        verify_index(fake_index)
+
+
+def test_manifest_cannot_point_outside_the_index(fake_index: Path) -> None:
+    manifest = json.loads((fake_index / "manifest.json").read_text())
+    manifest["artifacts"]["../secret"] = {"sha256": "0", "bytes": 1}
+    (fake_index / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorrupt, match="artifact missing"):
+        verify_index(fake_index)
+
+
+def test_model_mismatch_is_refused(fake_index: Path) -> None:
+    with pytest.raises(ModelMismatch, match="built with model weights"):
+        verify_index(fake_index, "0" * 64)
+
+
+def test_second_ingest_is_refused_while_one_runs(tmp_path: Path) -> None:
+    target = tmp_path / "index"
+    entered, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with ingest_lock(target):
+            entered.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert entered.wait(10)
+        with pytest.raises(IngestLocked, match="another ingest"):
+            build_index(CORPUS, target, FakeEmbedder())
+    finally:
+        release.set()
+        holder.join()
+    build_index(CORPUS, target, FakeEmbedder())  # free again once the first one is done
