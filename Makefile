@@ -38,6 +38,7 @@ run: index
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 typecheck: install-dev
 	$(BIN)/mypy ingest service eval tests

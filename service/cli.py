@@ -24,10 +24,12 @@ def _fail(message: str) -> int:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.chunking import ChunkerSettings
+    from ingest.documents import load_corpus
     from ingest.embedding import verify_model
     from ingest.pipeline import IngestSettings, build_index, index_is_current
 
     ingest_settings = IngestSettings(ChunkerSettings(args.max_chars, args.overlap))
+    load_corpus(args.corpus)  # a bad corpus is reported before the model loads
     model_dir = settings.resolved_model_path()
     model_sha = verify_model(model_dir, settings.model_sha256)
     if args.if_stale and index_is_current(args.index, args.corpus, ingest_settings, model_sha):

@@ -71,5 +71,6 @@ def verify_serving(index_dir: Path, model_dir: Path, expected_model_sha256: str)
 
 
 def open_retriever(index_dir: Path, model_dir: Path, expected_model_sha256: str) -> Retriever:
+    verify_serving(index_dir, model_dir, expected_model_sha256)  # fail fast, before the model loads
     embedder = SentenceTransformerEmbedder(model_dir, expected_model_sha256)
     return Retriever(load_index(index_dir, embedder.weights_sha256), embedder)

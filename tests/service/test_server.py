@@ -1,0 +1,101 @@
+"""The real `citeqa serve` process on 127.0.0.1: exact citations, and refusal of bad artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Server, free_port, run_citeqa
+from tests.test_dense_quality import load_questions
+
+pytestmark = [pytest.mark.integration, pytest.mark.server]
+
+
+def test_every_citation_slices_to_its_passage(server: Server) -> None:
+    documents: dict[str, str] = {}
+    checked = 0
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for item in load_questions():
+            response = client.post("/ask", json={"question": item["question"], "k": 5})
+            assert response.status_code == 200, response.text
+            for passage in response.json()["passages"]:
+                citation = passage["citation"]
+                if citation["doc_id"] not in documents:
+                    documents[citation["doc_id"]] = client.get(f"/documents/{citation['doc_id']}").json()["text"]
+                assert documents[citation["doc_id"]][citation["start"] : citation["end"]] == passage["text"]
+                checked += 1
+    assert checked == 5 * len(load_questions())
+
+
+def test_readme_example(server: Server) -> None:
+    response = httpx.post(f"{server.url}/ask", json={"question": "Who is Aymenn Al-Tamimi?"}, timeout=30)
+    top = response.json()["passages"][0]
+    assert top["citation"]["speaker"] == "Aymenn Al-Tamimi"
+    assert "Middle East Forum" in top["text"]
+
+
+def test_no_two_passages_overlap(server: Server) -> None:
+    passages = httpx.post(f"{server.url}/ask", json={"question": "Tajiks", "k": 20}, timeout=30).json()["passages"]
+    spans = sorted((p["citation"]["start"], p["citation"]["end"]) for p in passages)
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+
+
+def serve_once(index: Path, **env: str) -> tuple[int, str]:
+    result = run_citeqa("serve", "--index", str(index), "--port", str(free_port()), timeout=60, **env)
+    return result.returncode, result.stderr.strip()
+
+
+def assert_refused(index: Path, expected: str, **env: str) -> None:
+    code, stderr = serve_once(index, **env)
+    assert code == 2
+    assert len(stderr.splitlines()) == 1, stderr
+    assert stderr.startswith("citeqa: error:") and expected in stderr, stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.fixture
+def index_copy(real_index: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "index"
+    shutil.copytree(real_index, target)
+    return target
+
+
+def test_missing_index_directory_is_refused(tmp_path: Path) -> None:
+    assert_refused(tmp_path / "nowhere", "index directory not found")
+
+
+def test_truncated_faiss_file_is_refused(index_copy: Path) -> None:
+    path = index_copy / "dense.faiss"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert_refused(index_copy, "dense.faiss")
+
+
+def test_edited_chunk_store_is_refused(index_copy: Path) -> None:
+    path = index_copy / "chunks.jsonl"
+    path.write_text(path.read_text(encoding="utf-8").replace("Taliban", "Talibun", 1), encoding="utf-8")
+    assert_refused(index_copy, "chunks.jsonl: sha256 does not match")
+
+
+@pytest.fixture(scope="module")
+def altered_model(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    target = tmp_path_factory.mktemp("model") / "model"
+    shutil.copytree(model_dir, target)
+    weights = target / "model.safetensors"
+    with weights.open("ab") as handle:
+        handle.write(b"\0")
+    return target, hashlib.sha256(weights.read_bytes()).hexdigest()
+
+
+def test_model_with_other_checksum_is_refused(index_copy: Path, altered_model: tuple[Path, str]) -> None:
+    path, _ = altered_model
+    assert_refused(index_copy, "model weights", CITEQA_MODEL_PATH=str(path))
+
+
+def test_index_built_with_another_model_is_refused(index_copy: Path, altered_model: tuple[Path, str]) -> None:
+    # Even when the operator accepts the other weights, they are not the ones the index was built with.
+    path, sha = altered_model
+    assert_refused(index_copy, "was built with model weights", CITEQA_MODEL_PATH=str(path), CITEQA_MODEL_SHA256=sha)
