@@ -34,7 +34,9 @@ def wait_ready(client: TestClient) -> None:
 
 @pytest.fixture(scope="module")
 def client(fake_index: Path) -> Iterator[TestClient]:
-    app = create_app(Settings(index_dir=fake_index), loader=lambda s: Retriever(load_index(s.index_dir), FakeEmbedder()))
+    app = create_app(
+        Settings(index_dir=fake_index), loader=lambda s: Retriever(load_index(s.index_dir), FakeEmbedder())
+    )
     with TestClient(app) as test_client:
         wait_ready(test_client)
         yield test_client
@@ -121,7 +123,11 @@ def test_not_ready_until_loaded(fake_index: Path) -> None:
 
 def test_load_failure_is_reported(tmp_path: Path) -> None:
     reported: list[str] = []
-    app = create_app(Settings(index_dir=tmp_path / "missing"), loader=lambda s: Retriever(load_index(s.index_dir), FakeEmbedder()), on_load_failure=reported.append)
+    app = create_app(
+        Settings(index_dir=tmp_path / "missing"),
+        loader=lambda s: Retriever(load_index(s.index_dir), FakeEmbedder()),
+        on_load_failure=reported.append,
+    )
     with TestClient(app) as client:
         deadline = time.monotonic() + 5
         while not reported and time.monotonic() < deadline:

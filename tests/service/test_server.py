@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -41,7 +42,7 @@ def test_readme_example(server: Server) -> None:
 def test_no_two_passages_overlap(server: Server) -> None:
     passages = httpx.post(f"{server.url}/ask", json={"question": "Tajiks", "k": 20}, timeout=30).json()["passages"]
     spans = sorted((p["citation"]["start"], p["citation"]["end"]) for p in passages)
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in pairwise(spans))
 
 
 def serve_once(index: Path, **env: str) -> tuple[int, str]:
