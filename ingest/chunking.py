@@ -13,7 +13,7 @@ from ingest.structure import Block, BlockKind, parse_blocks
 @dataclass(frozen=True)
 class ChunkerSettings:
     max_chars: int = 1000
-    overlap_chars: int = 200
+    overlap_chars: int = 0  # measured: overlap lets a neighbour hide the answering passage
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -29,6 +29,15 @@ class Chunk:
     section: str | None
     speaker: str | None
     kind: str  # "narrative", "quote" or "boilerplate"
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence (or a piece of an over-long one) of indexed text, for answer highlighting."""
+
+    doc_id: str
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -92,16 +101,30 @@ def pack_pieces(pieces: list[tuple[int, int]], settings: ChunkerSettings) -> lis
     return windows
 
 
+def _names_only_the_speaker(text: str, speaker: str | None) -> bool:
+    """A bare attribution line ('Jane Roe:') says nothing the passage's speaker field does not;
+    as a candidate answer it would match any question that names the speaker."""
+    return speaker is not None and text.strip().rstrip(":").strip().casefold() == speaker.casefold()
+
+
 def chunk_id(doc_id: str, start: int, end: int, text: str) -> str:
     digest = hashlib.sha256(f"{doc_id}\0{start}\0{end}\0{text}".encode()).hexdigest()[:12]
     return f"{doc_id}:{start}-{end}:{digest}"
 
 
-def chunk_blocks(document: Document, blocks: list[Block], settings: ChunkerSettings) -> list[Chunk]:
+def chunk_blocks(
+    document: Document, blocks: list[Block], settings: ChunkerSettings
+) -> tuple[list[Chunk], list[Sentence]]:
     chunks: list[Chunk] = []
+    sentences: list[Sentence] = []
     for run in group_runs(blocks):
         run_text = document.text[run.start : run.end]
         pieces = sentence_pieces(run_text, settings.max_chars)
+        sentences.extend(
+            Sentence(document.doc_id, run.start + a, run.start + b)
+            for a, b in pieces
+            if not _names_only_the_speaker(run_text[a:b], run.speaker)
+        )
         for rel_start, rel_end in pack_pieces(pieces, settings):
             start, end = _trimmed(document.text, run.start + rel_start, run.start + rel_end)
             if start == end:
@@ -119,9 +142,17 @@ def chunk_blocks(document: Document, blocks: list[Block], settings: ChunkerSetti
                     kind=run.kind,
                 )
             )
-    return chunks
+    return chunks, sentences
 
 
 def chunk_document(document: Document, settings: ChunkerSettings) -> tuple[list[Block], list[Chunk]]:
+    blocks, chunks, _ = chunk_document_with_sentences(document, settings)
+    return blocks, chunks
+
+
+def chunk_document_with_sentences(
+    document: Document, settings: ChunkerSettings
+) -> tuple[list[Block], list[Chunk], list[Sentence]]:
     blocks = parse_blocks(document.text)
-    return blocks, chunk_blocks(document, blocks, settings)
+    chunks, sentences = chunk_blocks(document, blocks, settings)
+    return blocks, chunks, sentences

@@ -13,7 +13,6 @@ import numpy as np
 from ingest.errors import ModelMismatch
 
 if TYPE_CHECKING:
-    from ingest.chunking import Chunk
     from ingest.documents import Document
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -112,14 +111,12 @@ class SentenceTransformerEmbedder:
         return vector
 
 
-def passage_text_for_embedding(chunk: Chunk, document: Document, with_context: bool) -> str:
-    """What the model sees for a passage: optionally its title, section and speaker first,
-    so that continued paragraphs of a quotation still say who is speaking."""
-    if not with_context:
-        return chunk.text
+def with_context(text: str, document: Document, section: str | None, speaker: str | None) -> str:
+    """What the model sees: the title, section and speaker first, so that a continued
+    paragraph of a quotation still says who is speaking and what it is about."""
     context = [document.title]
-    if chunk.section:
-        context.append(chunk.section)
-    if chunk.speaker:
-        context.append(f"{chunk.speaker} says")
-    return " | ".join(context) + "\n" + chunk.text
+    if section:
+        context.append(section)
+    if speaker:
+        context.append(f"{speaker} says")
+    return " | ".join(context) + "\n" + text

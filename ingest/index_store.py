@@ -20,16 +20,33 @@ from typing import Any
 
 import numpy as np
 
-from ingest.chunking import Chunk
+from ingest.chunking import Chunk, Sentence
 from ingest.documents import Document
 from ingest.errors import IndexCorrupt, IndexNotFound, IngestLocked, ModelMismatch
+from ingest.lexical import LexicalIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 DENSE_FILE = "dense.faiss"
+SENTENCE_VECTORS_FILE = "sentences.faiss"
 CHUNKS_FILE = "chunks.jsonl"
+SENTENCES_FILE = "sentences.jsonl"
 DOCUMENTS_FILE = "documents.jsonl"
+LEXICAL_DIR = "lexical"
+SENTENCE_LEXICAL_DIR = "lexical_sentences"
 TRACKED_LIBRARIES = ("faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy", "langchain-text-splitters")
+
+
+@dataclass(frozen=True)
+class IndexContent:
+    """Everything ingest hands to the writer."""
+
+    documents: list[Document]
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+    sentences: list[Sentence]
+    sentence_vectors: np.ndarray
+    lexical_texts: list[str]
 
 
 @dataclass(frozen=True)
@@ -38,7 +55,12 @@ class LoadedIndex:
     manifest: dict[str, Any]
     documents: dict[str, Document]
     chunks: list[Chunk]
-    dense: Any  # faiss.Index
+    dense: Any  # faiss.Index over chunks
+    sentences: list[Sentence]
+    sentence_dense: Any  # faiss.Index over sentences
+    lexical: LexicalIndex
+    sentence_lexical: LexicalIndex
+    chunk_sentences: list[list[int]]  # sentence ids inside each chunk
 
     @property
     def model_sha256(self) -> str:
@@ -70,14 +92,16 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _fsync_tree(directory: Path) -> None:
-    for path in directory.iterdir():
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    for path in directory.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    for folder in [*(p for p in directory.rglob("*") if p.is_dir()), directory]:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 _RENAME_EXCHANGE = 2
@@ -133,36 +157,55 @@ def remove_stale_builds(target: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def write_index(
-    target: Path,
-    documents: list[Document],
-    chunks: list[Chunk],
-    vectors: np.ndarray,
-    manifest_fields: dict[str, Any],
-) -> dict[str, Any]:
+def _flat_index(vectors: np.ndarray) -> Any:
+    import faiss
+
+    index = faiss.IndexFlatIP(int(vectors.shape[1]))
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def _artifact_files(directory: Path) -> list[str]:
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+
+
+def write_index(target: Path, content: IndexContent, manifest_fields: dict[str, Any]) -> dict[str, Any]:
     """Write every artifact into a temporary folder beside `target`, then swap it in."""
     import faiss
 
-    if vectors.shape[0] != len(chunks):
-        raise ValueError(f"{vectors.shape[0]} vectors for {len(chunks)} chunks")
+    if content.chunk_vectors.shape[0] != len(content.chunks):
+        raise ValueError(f"{content.chunk_vectors.shape[0]} vectors for {len(content.chunks)} chunks")
+    if content.sentence_vectors.shape[0] != len(content.sentences):
+        raise ValueError(f"{content.sentence_vectors.shape[0]} vectors for {len(content.sentences)} sentences")
     target.parent.mkdir(parents=True, exist_ok=True)
     build_dir = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     build_dir.mkdir()
     try:
-        dense = faiss.IndexFlatIP(int(vectors.shape[1]))
-        dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(dense, str(build_dir / DENSE_FILE))
-        _write_jsonl(build_dir / CHUNKS_FILE, [asdict(c) for c in chunks])
-        _write_jsonl(build_dir / DOCUMENTS_FILE, [{**d.metadata(), "text": d.text} for d in documents])
+        faiss.write_index(_flat_index(content.chunk_vectors), str(build_dir / DENSE_FILE))
+        faiss.write_index(_flat_index(content.sentence_vectors), str(build_dir / SENTENCE_VECTORS_FILE))
+        _write_jsonl(build_dir / CHUNKS_FILE, [asdict(c) for c in content.chunks])
+        _write_jsonl(build_dir / SENTENCES_FILE, [asdict(s) for s in content.sentences])
+        _write_jsonl(build_dir / DOCUMENTS_FILE, [{**d.metadata(), "text": d.text} for d in content.documents])
+        LexicalIndex.build(content.lexical_texts).save(build_dir / LEXICAL_DIR)
+        texts = {d.doc_id: d.text for d in content.documents}
+        LexicalIndex.build([texts[s.doc_id][s.start : s.end] for s in content.sentences]).save(
+            build_dir / SENTENCE_LEXICAL_DIR
+        )
         artifacts = {
             name: {"sha256": file_sha256(build_dir / name), "bytes": (build_dir / name).stat().st_size}
-            for name in (DENSE_FILE, CHUNKS_FILE, DOCUMENTS_FILE)
+            for name in _artifact_files(build_dir)
         }
         manifest = {
             "format_version": FORMAT_VERSION,
             **manifest_fields,
             "dense_index": {"type": "flat", "metric": "inner_product", "normalized": True},
-            "counts": {**manifest_fields.get("counts", {}), "chunks": len(chunks), "documents": len(documents)},
+            "lexical_index": {"library": "bm25s", "stemmer": "snowball-english", "stopwords": "en"},
+            "counts": {
+                **manifest_fields.get("counts", {}),
+                "chunks": len(content.chunks),
+                "sentences": len(content.sentences),
+                "documents": len(content.documents),
+            },
             "artifacts": artifacts,
             "libraries": library_versions(),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -199,7 +242,8 @@ def verify_index(index_dir: Path, model_sha256: str | None = None) -> dict[str, 
         raise IndexCorrupt(f"{index_dir / MANIFEST}: lists no artifacts")
     for name, expected in artifacts.items():
         path = index_dir / name
-        if Path(name).name != name or not path.is_file():
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or not parts or not path.is_file():
             raise IndexCorrupt(f"{path}: artifact missing")
         if path.stat().st_size != expected.get("bytes"):
             raise IndexCorrupt(f"{path}: size {path.stat().st_size} bytes, manifest says {expected.get('bytes')}")
@@ -227,6 +271,17 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _chunk_sentence_ids(chunks: list[Chunk], sentences: list[Sentence]) -> list[list[int]]:
+    by_doc: dict[str, list[int]] = {}
+    for number, sentence in enumerate(sentences):
+        by_doc.setdefault(sentence.doc_id, []).append(number)
+    result = []
+    for chunk in chunks:
+        ids = by_doc.get(chunk.doc_id, [])
+        result.append([i for i in ids if chunk.start <= sentences[i].start and sentences[i].end <= chunk.end])
+    return result
+
+
 def load_index(index_dir: Path, model_sha256: str | None = None) -> LoadedIndex:
     """Verify first, then read: nothing is parsed from a file whose checksum is wrong."""
     import faiss
@@ -235,13 +290,33 @@ def load_index(index_dir: Path, model_sha256: str | None = None) -> LoadedIndex:
     try:
         documents = {row["doc_id"]: Document(**row) for row in _read_jsonl(index_dir / DOCUMENTS_FILE)}
         chunks = [Chunk(**row) for row in _read_jsonl(index_dir / CHUNKS_FILE)]
+        sentences = [Sentence(**row) for row in _read_jsonl(index_dir / SENTENCES_FILE)]
     except (KeyError, TypeError) as exc:
         raise IndexCorrupt(f"{index_dir}: chunk or document record has the wrong fields ({exc})") from exc
     for chunk in chunks:
         document = documents.get(chunk.doc_id)
         if document is None or document.text[chunk.start : chunk.end] != chunk.text:
             raise IndexCorrupt(f"{index_dir / CHUNKS_FILE}: chunk {chunk.chunk_id} does not match its document span")
+    dimension = manifest.get("model", {}).get("dimension")
     dense = faiss.read_index(str(index_dir / DENSE_FILE))
-    if dense.ntotal != len(chunks) or dense.d != manifest.get("model", {}).get("dimension"):
+    if dense.ntotal != len(chunks) or dense.d != dimension:
         raise IndexCorrupt(f"{index_dir / DENSE_FILE}: {dense.ntotal}×{dense.d} vectors for {len(chunks)} chunks")
-    return LoadedIndex(index_dir, manifest, documents, chunks, dense)
+    sentence_dense = faiss.read_index(str(index_dir / SENTENCE_VECTORS_FILE))
+    if sentence_dense.ntotal != len(sentences) or sentence_dense.d != dimension:
+        raise IndexCorrupt(f"{index_dir / SENTENCE_VECTORS_FILE}: wrong shape for {len(sentences)} sentences")
+    lexical = LexicalIndex.load(index_dir / LEXICAL_DIR)
+    sentence_lexical = LexicalIndex.load(index_dir / SENTENCE_LEXICAL_DIR)
+    if lexical.size != len(chunks) or sentence_lexical.size != len(sentences):
+        raise IndexCorrupt(f"{index_dir}: lexical index sizes do not match the chunk and sentence stores")
+    return LoadedIndex(
+        index_dir,
+        manifest,
+        documents,
+        chunks,
+        dense,
+        sentences,
+        sentence_dense,
+        lexical,
+        sentence_lexical,
+        _chunk_sentence_ids(chunks, sentences),
+    )

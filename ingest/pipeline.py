@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.chunking import Chunk, ChunkerSettings, chunk_document
+from ingest.chunking import Chunk, ChunkerSettings, Sentence, chunk_document_with_sentences
 from ingest.documents import corpus_hash, load_corpus
-from ingest.embedding import Embedder, passage_text_for_embedding
+from ingest.embedding import Embedder, with_context
 from ingest.errors import CiteqaError
-from ingest.index_store import ingest_lock, remove_stale_builds, verify_index, write_index
+from ingest.index_store import IndexContent, ingest_lock, remove_stale_builds, verify_index, write_index
 
 Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """How the service ranks; chosen on the evaluation set (`citeqa eval --tune`), stored in the manifest."""
+
+    dense_weight: float = 0.5
+    sentence_weight: float = 0.4
+    lexical_weight: float = 0.1
+    answerable_threshold: float = 0.24
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,6 @@ class IngestSummary:
     duplicates_skipped: int
     seconds: float
     corpus_hash: str
-    skipped: bool = False
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -53,36 +62,55 @@ def index_is_current(index_dir: Path, corpus_dir: Path, settings: IngestSettings
         return False
 
 
+def _embed_in_batches(embedder: Embedder, texts: list[str], stage: str, progress: Progress) -> Any:
+    import numpy as np
+
+    batch = 64
+    parts = []
+    for begin in range(0, len(texts), batch):
+        parts.append(embedder.embed_documents(texts[begin : begin + batch]))
+        progress(stage, min(begin + batch, len(texts)), len(texts))
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+
+
 def build_index(
     corpus_dir: Path,
     index_dir: Path,
     embedder: Embedder,
     settings: IngestSettings | None = None,
     progress: Progress = _no_progress,
+    retrieval: RetrievalSettings | None = None,
 ) -> IngestSummary:
     settings = settings or IngestSettings()
+    retrieval = retrieval or RetrievalSettings()
     started = time.perf_counter()
     with ingest_lock(index_dir):
         remove_stale_builds(index_dir)
         documents = load_corpus(corpus_dir)
         chunks: list[Chunk] = []
-        texts: list[str] = []
+        sentences: list[Sentence] = []
+        chunk_texts: list[str] = []
+        sentence_texts: list[str] = []
         blocks = duplicates = 0
         for number, document in enumerate(documents, 1):
-            doc_blocks, doc_chunks = chunk_document(document, settings.chunker)
+            doc_blocks, doc_chunks, doc_sentences = chunk_document_with_sentences(document, settings.chunker)
             blocks += len(doc_blocks)
             duplicates += sum(1 for b in doc_blocks if b.duplicate_of is not None)
             chunks.extend(doc_chunks)
-            texts.extend(passage_text_for_embedding(c, document, settings.embed_context) for c in doc_chunks)
+            sentences.extend(doc_sentences)
+            chunk_texts.extend(
+                with_context(c.text, document, c.section, c.speaker) if settings.embed_context else c.text
+                for c in doc_chunks
+            )
+            sentence_texts.extend(document.text[s.start : s.end] for s in doc_sentences)
             progress("parse", number, len(documents))
-        vectors = embedder.embed_documents(texts)
-        progress("embed", len(texts), len(texts))
+        chunk_vectors = _embed_in_batches(embedder, chunk_texts, "embed passages", progress)
+        sentence_vectors = _embed_in_batches(embedder, sentence_texts, "embed sentences", progress)
         digest = corpus_hash(documents)
+        content = IndexContent(documents, chunks, chunk_vectors, sentences, sentence_vectors, chunk_texts)
         write_index(
             index_dir,
-            documents,
-            chunks,
-            vectors,
+            content,
             {
                 "model": {
                     "name": embedder.name,
@@ -91,6 +119,7 @@ def build_index(
                     "normalized": True,
                 },
                 "ingest": settings.as_dict(),
+                "retrieval": asdict(retrieval),
                 "corpus": {"hash": digest, "documents": [d.metadata() for d in documents]},
                 "counts": {"blocks": blocks, "duplicate_blocks_skipped": duplicates},
             },

@@ -7,9 +7,20 @@ import re
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 # A sentence ends at . ! ? or … (plus closing quotes/brackets), before whitespace and
-# an upper-case letter, digit or opening quote. Initials such as "U.S." followed by a
-# capitalised word are the usual false positive; they only make pieces smaller.
+# an upper-case letter, digit or opening quote, unless the period closes an abbreviation.
 SENTENCE_END = re.compile(r"(?<=[.!?…])[”\"’')\]]*(?:\s+)(?=[“\"‘'(\[]?[A-Z0-9À-Ý])|\n+")
+ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "gen", "col", "lt", "sgt", "vs", "no", "mt", "ft"}
+INITIALS = re.compile(r"(?:\b[A-Za-z]\.)+$")
+
+
+def _is_abbreviation(text: str, boundary: int) -> bool:
+    """True when the period just before `boundary` ends 'U.S.', 'J.', 'St.' and the like."""
+    head = text[max(0, boundary - 12) : boundary]
+    if not head.endswith("."):
+        return False
+    word = head.split()[-1] if head.split() else ""
+    return bool(INITIALS.search(word)) or word[:-1].casefold() in ABBREVIATIONS
+
 
 # Fallbacks for one sentence longer than the limit; each separator stays at the end of
 # its piece, so the pieces concatenate back to the sentence exactly.
@@ -20,7 +31,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence in `text`, whitespace between sentences excluded."""
     spans: list[tuple[int, int]] = []
     position = 0
-    for match in [*SENTENCE_END.finditer(text), None]:
+    boundaries = [m for m in SENTENCE_END.finditer(text) if "\n" in m.group(0) or not _is_abbreviation(text, m.start())]
+    for match in [*boundaries, None]:
         end = match.start() if match else len(text)
         if match and match.group(0)[:1] in "”\"’')]":
             # Closing marks belong to the sentence they close.

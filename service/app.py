@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -16,7 +17,16 @@ from fastapi.responses import JSONResponse
 
 from ingest.errors import CiteqaError
 from service.retriever import Hit, Retriever, open_retriever
-from service.schemas import AskRequest, AskResponse, Citation, DocumentResponse, Passage, Problem
+from service.schemas import (
+    AnswerSpan,
+    AskRequest,
+    AskResponse,
+    Citation,
+    DocumentResponse,
+    OtherSource,
+    Passage,
+    Problem,
+)
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("citeqa")
@@ -99,10 +109,14 @@ def create_app(
     @app.post("/ask", response_model=AskResponse, tags=["questions"])
     def ask(body: AskRequest, retriever: ReadyRetriever) -> AskResponse:
         started = time.perf_counter()
-        hits = retriever.search(body.question, body.k, body.mode)
+        answer = retriever.answer(body.question, body.k, body.mode)
         took_ms = round((time.perf_counter() - started) * 1000, 2)
         return AskResponse(
-            question=body.question, mode=body.mode, took_ms=took_ms, passages=[to_passage(h) for h in hits]
+            question=body.question,
+            mode=body.mode,
+            took_ms=took_ms,
+            answerable=answer.answerable,
+            passages=[to_passage(h) for h in answer.hits],
         )
 
     @app.get("/documents/{doc_id}", response_model=DocumentResponse, tags=["documents"])
@@ -125,9 +139,19 @@ def to_passage(hit: Hit) -> Passage:
         speaker=chunk.speaker,
         start=chunk.start,
         end=chunk.end,
+        also_in=[OtherSource(**asdict(source)) for source in hit.also_in],
     )
+    answer = None
+    if hit.answer is not None:
+        text = hit.document.text[hit.answer.start : hit.answer.end]
+        answer = AnswerSpan(text=text, start=hit.answer.start, end=hit.answer.end)
     return Passage(
-        rank=hit.rank, score=round(hit.score, 4), chunk_id=chunk.chunk_id, text=chunk.text, citation=citation
+        rank=hit.rank,
+        score=round(hit.score, 4),
+        chunk_id=chunk.chunk_id,
+        text=chunk.text,
+        answer=answer,
+        citation=citation,
     )
 
 

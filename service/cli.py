@@ -8,9 +8,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.errors import CiteqaError
+from service.retriever import DEFAULT_MODE, MODES
 from service.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from service.retriever import Answer
 
 EXIT_USAGE = 2
 
@@ -80,23 +85,69 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if not question or len(question) > 1000:
         return _fail("the question must be 1–1000 characters")
     retriever = open_retriever(args.index, settings.resolved_model_path(), settings.model_sha256)
-    hits = retriever.search(question, args.k, args.mode)
+    answer = retriever.answer(question, args.k, args.mode)
     if args.json:
-        print(
-            json.dumps(
-                {"question": question, "mode": args.mode, "passages": [passage_dict(h) for h in hits]},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        body = {
+            "question": question,
+            "mode": args.mode,
+            "answerable": answer.answerable,
+            "passages": [passage_dict(h) for h in answer.hits],
+        }
+        print(json.dumps(body, ensure_ascii=False, indent=2))
         return 0
-    for hit in hits:
+    print_answer(question, answer)
+    return 0
+
+
+def print_answer(question: str, answer: Answer) -> None:
+    """Passages with the answer sentence highlighted and the citation under each."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    if not answer.answerable:
+        console.print("[bold red]No answer in the corpus[/] (closest passages below, low confidence)\n")
+    for hit in answer.hits:
         chunk = hit.chunk
         who = f" — {chunk.speaker}" if chunk.speaker else ""
-        print(f"[{hit.rank}] score {hit.score:.3f}{who}")
-        print(chunk.text)
+        console.print(Text(f"[{hit.rank}] score {hit.score:.3f}{who}", style="bold"))
+        body = Text(chunk.text)
+        if hit.answer is not None:
+            body.stylize("bold yellow", hit.answer.start - chunk.start, hit.answer.end - chunk.start)
+        console.print(body)
         where = f"{chunk.doc_id}[{chunk.start}:{chunk.end}]"
-        print(f"    {hit.document.title} › {chunk.section or '(no section)'} · {where}\n")
+        section = chunk.section or "(no section)"
+        console.print(Text(f"    {hit.document.title} › {section} · {where}\n", style="dim"))
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from eval.run import EvalOptions, evaluate
+    except ImportError as exc:
+        return _fail(f"evaluation needs the eval extras: pip install -e '.[eval]' ({exc.name} missing)")
+    from service.retriever import open_retriever
+
+    model_dir = settings.resolved_model_path()
+    retriever = open_retriever(args.index, model_dir, settings.model_sha256)
+    options = EvalOptions(
+        index=args.index,
+        corpus=args.corpus,
+        questions=args.questions,
+        out=args.out,
+        model_dir=model_dir,
+        baseline=not args.no_baseline,
+        tune=args.tune,
+        variants=args.variants,
+    )
+    report, paths = evaluate(options, retriever)
+    hybrid = report["systems"]["citeqa hybrid"]
+    print(
+        f"hybrid: R@1 {hybrid['recall@1']:.3f}, R@5 {hybrid['recall@5']:.3f}, MRR@10 {hybrid['mrr@10']:.3f}; "
+        f"wrote {', '.join(str(p) for p in paths)}"
+    )
+    if args.tune:
+        tuning = report["tuning"]
+        print(f"tuned: {tuning['chosen']} (cross-validated MRR@10 {tuning['cross_validated']['mrr@10']:.3f})")
     return 0
 
 
@@ -120,7 +171,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     ingest.add_argument("--index", type=Path, default=settings.index_dir)
     ingest.add_argument("--if-stale", action="store_true", help="do nothing when the index is current")
     ingest.add_argument("--max-chars", type=int, default=1000, help="largest passage, in characters")
-    ingest.add_argument("--overlap", type=int, default=200, help="overlap between passages, in characters")
+    ingest.add_argument("--overlap", type=int, default=0, help="overlap between passages, in characters")
     ingest.set_defaults(run=cmd_ingest)
 
     serve = sub.add_parser(
@@ -137,9 +188,22 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--index", type=Path, default=settings.index_dir)
     ask.add_argument("--k", type=_k, default=settings.default_k)
-    ask.add_argument("--mode", default="dense")
+    ask.add_argument("--mode", default=DEFAULT_MODE, choices=MODES)
     ask.add_argument("--json", action="store_true", help="print JSON for scripts")
     ask.set_defaults(run=cmd_ask)
+    evaluation = sub.add_parser(
+        "eval",
+        help="evaluate every mode and the LangChain recipe on a question set",
+        epilog="example: citeqa eval --index index --questions eval/questions.jsonl --out reports/eval --tune",
+    )
+    evaluation.add_argument("--index", type=Path, default=settings.index_dir)
+    evaluation.add_argument("--corpus", type=Path, default=settings.corpus_dir)
+    evaluation.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"))
+    evaluation.add_argument("--out", type=Path, default=Path("reports/eval"))
+    evaluation.add_argument("--no-baseline", action="store_true", help="skip the LangChain recipe")
+    evaluation.add_argument("--tune", action="store_true", help="grid-search fusion weights, calibrate 'no answer'")
+    evaluation.add_argument("--variants", action="store_true", help="also measure chunking/context variants")
+    evaluation.set_defaults(run=cmd_eval)
     return parser
 
 

@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ingest.chunking import Chunk
+from ingest.chunking import Chunk, Sentence
 from ingest.documents import Document
 from ingest.embedding import Embedder, SentenceTransformerEmbedder, verify_model
 from ingest.errors import CiteqaError
 from ingest.index_store import LoadedIndex, load_index, verify_index
+from ingest.pipeline import RetrievalSettings
 
-DEFAULT_MODE = "dense"
+MODES = ("hybrid", "dense", "lexical")
+DEFAULT_MODE = "hybrid"
+CANDIDATES = 200  # per signal; exact for corpora up to this many passages
 
 
 class UnknownMode(CiteqaError):
     """A search mode that is not implemented."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Another place where a passage's exact text also lives."""
+
+    doc_id: str
+    title: str
+    source: str
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -27,41 +42,151 @@ class Hit:
     score: float
     chunk: Chunk
     document: Document
+    answer: Sentence | None = None
+    also_in: tuple[Source, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    hits: list[Hit]
+    answerable: bool
+    confidence: float  # best cosine with a passage or sentence × share of question words the corpus knows
+
+
+@dataclass
+class Signals:
+    """Per-query scores of the candidate passages from each signal."""
+
+    dense: dict[int, float] = field(default_factory=dict)
+    sentence: dict[int, float] = field(default_factory=dict)
+    lexical: dict[int, float] = field(default_factory=dict)
+    query: Any = None
+    sentence_scores: dict[int, float] = field(default_factory=dict)
+    sentence_lexical: Any = None
+    coverage: float = 0.0
 
 
 def overlaps(a: Chunk, b: Chunk) -> bool:
     return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
 
 
+def _normalise_text(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
 class Retriever:
-    def __init__(self, index: LoadedIndex, embedder: Embedder) -> None:
+    def __init__(self, index: LoadedIndex, embedder: Embedder, settings: RetrievalSettings | None = None) -> None:
         self.index = index
         self.embedder = embedder
-        self._modes: dict[str, Callable[[str, int], list[tuple[int, float]]]] = {"dense": self._dense}
+        stored = index.manifest.get("retrieval") or {}
+        self.settings = settings or RetrievalSettings(**stored)
+        self._rankers: dict[str, Callable[[Signals], dict[int, float]]] = {
+            "hybrid": self._hybrid,
+            "dense": lambda s: s.dense,
+            "lexical": lambda s: s.lexical,
+        }
+        self._sentence_chunks: dict[int, list[int]] = {}
+        for chunk_number, sentence_ids in enumerate(index.chunk_sentences):
+            for sentence_id in sentence_ids:
+                self._sentence_chunks.setdefault(sentence_id, []).append(chunk_number)
 
     @property
     def modes(self) -> tuple[str, ...]:
-        return tuple(self._modes)
+        return tuple(self._rankers)
 
-    def _dense(self, question: str, depth: int) -> list[tuple[int, float]]:
+    def with_settings(self, settings: RetrievalSettings) -> Retriever:
+        clone = Retriever.__new__(Retriever)
+        clone.__dict__.update(self.__dict__)
+        clone.settings = settings
+        clone._rankers = {**self._rankers, "hybrid": clone._hybrid}
+        return clone
+
+    # --- signals ------------------------------------------------------------------------
+
+    def signals(self, question: str) -> Signals:
+        index = self.index
         query = np.asarray(self.embedder.embed_query(question), dtype=np.float32).reshape(1, -1)
-        scores, ids = self.index.dense.search(query, min(depth, self.index.dense.ntotal))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        signals = Signals(query=query[0])
+        scores, ids = index.dense.search(query, min(CANDIDATES, index.dense.ntotal))
+        signals.dense = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
+        scores, ids = index.sentence_dense.search(query, min(CANDIDATES, index.sentence_dense.ntotal))
+        signals.sentence_scores = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
+        for sentence_id, score in signals.sentence_scores.items():
+            for chunk_number in self._sentence_chunks.get(sentence_id, []):
+                if score > signals.sentence.get(chunk_number, -1.0):
+                    signals.sentence[chunk_number] = score
+        lexical = index.lexical.scores(question)
+        top = float(lexical.max()) if lexical.size else 0.0
+        if top > 0:
+            best = np.argsort(-lexical)[:CANDIDATES]
+            signals.lexical = {int(i): float(lexical[i] / top) for i in best if lexical[i] > 0}
+        signals.sentence_lexical = index.sentence_lexical.scores(question)
+        signals.coverage = index.lexical.coverage(question)
+        return signals
 
-    def search(self, question: str, k: int = 5, mode: str = DEFAULT_MODE) -> list[Hit]:
-        """Top-k passages, best first, never two whose spans overlap."""
-        ranker = self._modes.get(mode)
+    def _hybrid(self, signals: Signals) -> dict[int, float]:
+        """Convex combination of the passage cosine, its best sentence's cosine and max-normalised
+        BM25; a passage missing from a signal's candidates gets that signal's lowest seen score."""
+        weights = self.settings
+        floor_dense = min(signals.dense.values(), default=0.0)
+        floor_sentence = min(signals.sentence.values(), default=0.0)
+        candidates = set(signals.dense) | set(signals.sentence) | set(signals.lexical)
+        return {
+            c: weights.dense_weight * signals.dense.get(c, floor_dense)
+            + weights.sentence_weight * signals.sentence.get(c, floor_sentence)
+            + weights.lexical_weight * signals.lexical.get(c, 0.0)
+            for c in candidates
+        }
+
+    # --- answers ------------------------------------------------------------------------
+
+    def best_sentence(self, chunk_number: int, signals: Signals) -> Sentence | None:
+        """The sentence of a passage that best answers: its cosine with the question plus
+        its share of the question's BM25 weight among the passage's sentences."""
+        ids = self.index.chunk_sentences[chunk_number]
+        if not ids:
+            return None
+        vectors = self.index.sentence_dense.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+        dense = vectors @ signals.query
+        lexical = np.asarray([signals.sentence_lexical[i] for i in ids], dtype=np.float32)
+        if lexical.max() > 0:
+            lexical = lexical / lexical.max()
+        combined = dense + self.settings.lexical_weight * lexical
+        return self.index.sentences[ids[int(np.argmax(combined))]]
+
+    def answer(self, question: str, k: int = 5, mode: str = DEFAULT_MODE, signals: Signals | None = None) -> Answer:
+        """Top-k passages, best first, never two that overlap or repeat the same text."""
+        ranker = self._rankers.get(mode)
         if ranker is None:
-            raise UnknownMode(f"unknown mode '{mode}' (choose from {', '.join(self._modes)})")
+            raise UnknownMode(f"unknown mode '{mode}' (choose from {', '.join(self._rankers)})")
+        signals = signals or self.signals(question)
+        ranked = sorted(ranker(signals).items(), key=lambda item: (-item[1], item[0]))
         kept: list[Hit] = []
-        for position, score in ranker(question, k * 4 + 8):
-            chunk = self.index.chunks[position]
+        seen_text: dict[str, int] = {}
+        for chunk_number, score in ranked:
+            chunk = self.index.chunks[chunk_number]
             if any(overlaps(chunk, hit.chunk) for hit in kept):
                 continue
-            kept.append(Hit(len(kept) + 1, score, chunk, self.index.documents[chunk.doc_id]))
+            key = _normalise_text(chunk.text)
+            if key in seen_text:  # same words in another document: one passage, both sources
+                first = seen_text[key]
+                document = self.index.documents[chunk.doc_id]
+                source = Source(chunk.doc_id, document.title, document.source, chunk.start, chunk.end)
+                kept[first] = replace(kept[first], also_in=(*kept[first].also_in, source))
+                continue
             if len(kept) == k:
-                break
-        return kept
+                continue  # still look for other sources of the kept passages' texts
+            seen_text[key] = len(kept)
+            answer = self.best_sentence(chunk_number, signals)
+            kept.append(Hit(len(kept) + 1, score, chunk, self.index.documents[chunk.doc_id], answer))
+        # A question can resemble the corpus in embedding space ("Moscow" in a question about a
+        # TV tower) yet use words the corpus never does; both have to hold for an answer.
+        similarity = max([*signals.dense.values(), *signals.sentence_scores.values()], default=0.0)
+        confidence = similarity * signals.coverage
+        return Answer(kept, confidence >= self.settings.answerable_threshold, confidence)
+
+    def search(self, question: str, k: int = 5, mode: str = DEFAULT_MODE) -> list[Hit]:
+        return self.answer(question, k, mode).hits
 
 
 def verify_serving(index_dir: Path, model_dir: Path, expected_model_sha256: str) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
 Question = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=1000)]
-Mode = Literal["dense"]
+Mode = Literal["hybrid", "dense", "lexical"]
 
 
 class AskRequest(BaseModel):
@@ -16,7 +16,7 @@ class AskRequest(BaseModel):
 
     question: Question = Field(description="The question, 1–1000 characters after trimming.")
     k: StrictInt = Field(5, ge=1, le=50, description="How many passages to return.")
-    mode: Mode = Field("dense", description="Retrieval mode.")
+    mode: Mode = Field("hybrid", description="Retrieval mode: hybrid (default), dense or lexical.")
 
     @field_validator("question")
     @classmethod
@@ -29,6 +29,14 @@ class AskRequest(BaseModel):
         return value
 
 
+class OtherSource(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    start: int
+    end: int
+
+
 class Citation(BaseModel):
     doc_id: str
     title: str
@@ -37,6 +45,13 @@ class Citation(BaseModel):
     speaker: str | None
     start: int = Field(description="Offset of the passage in the document's text (code points).")
     end: int
+    also_in: list[OtherSource] = Field(default_factory=list, description="Other documents with the same text.")
+
+
+class AnswerSpan(BaseModel):
+    text: str
+    start: int = Field(description="Offset of the answer sentence in the document's text.")
+    end: int
 
 
 class Passage(BaseModel):
@@ -44,6 +59,7 @@ class Passage(BaseModel):
     score: float
     chunk_id: str
     text: str
+    answer: AnswerSpan | None = Field(description="The sentence of the passage that best answers the question.")
     citation: Citation
 
 
@@ -51,6 +67,7 @@ class AskResponse(BaseModel):
     question: str
     mode: str
     took_ms: float
+    answerable: bool = Field(description="False when nothing in the corpus looks relevant enough.")
     passages: list[Passage]
 
 

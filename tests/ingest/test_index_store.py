@@ -35,8 +35,14 @@ def test_round_trip(fake_index: Path) -> None:
         "dimension": 64,
         "normalized": True,
     }
-    assert set(manifest["artifacts"]) == {"dense.faiss", "chunks.jsonl", "documents.jsonl"}
-    assert manifest["ingest"]["chunker"] == {"max_chars": 1000, "overlap_chars": 200}
+    assert {"dense.faiss", "sentences.faiss", "chunks.jsonl", "sentences.jsonl", "documents.jsonl"} <= set(
+        manifest["artifacts"]
+    )
+    assert {"lexical/params.index.json", "lexical_sentences/vocab.index.json"} <= set(manifest["artifacts"])
+    assert not any(name.endswith((".pkl", ".pickle")) for name in manifest["artifacts"])
+    assert manifest["ingest"]["chunker"] == {"max_chars": 1000, "overlap_chars": 0}
+    assert set(manifest["retrieval"]) == {"dense_weight", "sentence_weight", "lexical_weight", "answerable_threshold"}
+    assert index.lexical.size == len(index.chunks) and index.sentence_lexical.size == len(index.sentences)
     assert "faiss-cpu" in manifest["libraries"] and manifest["created_at"]
 
 
@@ -101,6 +107,13 @@ def test_edited_chunk_store_is_refused(fake_index: Path) -> None:
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("ISIS", "ISIL", 1), encoding="utf-8")  # same size, other bytes
     with pytest.raises(IndexCorrupt, match="chunks.jsonl: sha256 does not match"):
+        load_index(fake_index)
+
+
+def test_edited_lexical_index_is_refused(fake_index: Path) -> None:
+    path = fake_index / "lexical" / "vocab.index.json"
+    path.write_text(path.read_text(encoding="utf-8").replace('"', "'", 2), encoding="utf-8")
+    with pytest.raises(IndexCorrupt, match="lexical/vocab.index.json"):
         load_index(fake_index)
 
 

@@ -46,7 +46,8 @@ def test_ask_shape_and_exact_citations(client: TestClient) -> None:
     response = client.post("/ask", json={"question": "Why did ISIS attack Russia?", "k": 3})
     assert response.status_code == 200
     body = response.json()
-    assert body["question"] == "Why did ISIS attack Russia?" and body["mode"] == "dense"
+    assert body["question"] == "Why did ISIS attack Russia?" and body["mode"] == "hybrid"
+    assert isinstance(body["answerable"], bool)
     assert isinstance(body["took_ms"], float)
     assert [p["rank"] for p in body["passages"]] == [1, 2, 3]
     scores = [p["score"] for p in body["passages"]]
@@ -55,7 +56,16 @@ def test_ask_shape_and_exact_citations(client: TestClient) -> None:
         citation = passage["citation"]
         document = client.get(f"/documents/{citation['doc_id']}").json()
         assert document["text"][citation["start"] : citation["end"]] == passage["text"]
-        assert set(citation) == {"doc_id", "title", "source", "section", "speaker", "start", "end"}
+        assert set(citation) == {"doc_id", "title", "source", "section", "speaker", "start", "end", "also_in"}
+        answer = passage["answer"]
+        assert document["text"][answer["start"] : answer["end"]] == answer["text"]
+        assert citation["start"] <= answer["start"] < answer["end"] <= citation["end"]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_every_mode_answers(client: TestClient, mode: str) -> None:
+    body = client.post("/ask", json={"question": "Taliban embassy in Kabul", "k": 4, "mode": mode}).json()
+    assert body["mode"] == mode and len(body["passages"]) == 4
 
 
 def test_question_is_trimmed(client: TestClient) -> None:

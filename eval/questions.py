@@ -1,0 +1,80 @@
+"""The hand-written question set and what counts as a relevant passage."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.documents import Document
+from ingest.errors import CiteqaError
+
+DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "questions.jsonl"
+QUESTION_TYPES = {"factual", "paraphrase", "expert", "continued", "off_topic"}
+
+
+@dataclass(frozen=True)
+class Span:
+    doc_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    question: str
+    kind: str
+    evidence: tuple[str, ...]
+    speaker: str | None = None
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.evidence)
+
+
+def load_questions(path: Path = DEFAULT_QUESTIONS) -> list[Question]:
+    questions = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CiteqaError(f"cannot read questions: {exc}") from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            question = Question(row["id"], row["question"], row["type"], tuple(row["evidence"]), row.get("speaker"))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise CiteqaError(f"{path}:{number}: malformed question ({exc})") from exc
+        if question.kind not in QUESTION_TYPES:
+            raise CiteqaError(f"{path}:{number}: unknown type '{question.kind}'")
+        questions.append(question)
+    return questions
+
+
+def evidence_spans(question: Question, documents: list[Document]) -> list[list[Span]]:
+    """For each evidence quote, every place it occurs in the corpus (ground truth only: the
+    service's own offsets are never found by searching)."""
+    result = []
+    for quote in question.evidence:
+        spans = []
+        for document in documents:
+            position = document.text.find(quote)
+            while position >= 0:
+                spans.append(Span(document.doc_id, position, position + len(quote)))
+                position = document.text.find(quote, position + 1)
+        result.append(spans)
+    return result
+
+
+def covers_half(span: Span, evidence: Span) -> bool:
+    """A passage (or answer) is relevant when it covers at least half of an evidence span."""
+    if span.doc_id != evidence.doc_id:
+        return False
+    covered = min(span.end, evidence.end) - max(span.start, evidence.start)
+    return covered * 2 >= evidence.end - evidence.start
+
+
+def is_relevant(span: Span, evidence: list[list[Span]]) -> bool:
+    return any(covers_half(span, e) for spans in evidence for e in spans)
