@@ -13,9 +13,11 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from ingest.errors import CiteqaError
+from service.guards import BodyGuard, Overloaded, SearchGate, TimedOut, check_api_key
 from service.retriever import Hit, Retriever, open_retriever
 from service.schemas import (
     AnswerSpan,
@@ -32,6 +34,9 @@ from service.settings import Settings, get_settings
 log = logging.getLogger("citeqa")
 
 RetrieverLoader = Callable[[Settings], Retriever]
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem} for code in (400, 401, 413, 415, 422, 503, 504)
+}
 
 
 def load_from_settings(settings: Settings) -> Retriever:
@@ -39,12 +44,14 @@ def load_from_settings(settings: Settings) -> Retriever:
 
 
 def _validation_problem(exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return JSONResponse(status_code=400, content={"detail": "the request body is not valid JSON"})
     # Echoing the input back could hold unencodable text (a lone surrogate): leave it out.
-    errors = [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-        for e in exc.errors()
+    cleaned = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors
     ]
-    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(cleaned)})
 
 
 def ready_retriever(request: Request) -> Retriever:
@@ -54,7 +61,13 @@ def ready_retriever(request: Request) -> Retriever:
     return retriever
 
 
+def authorised(request: Request) -> None:
+    key = request.app.state.settings.api_key
+    check_api_key(request, key.get_secret_value() if key else None)
+
+
 ReadyRetriever = Annotated[Retriever, Depends(ready_retriever)]
+Authorised = Depends(authorised)
 
 
 def create_app(
@@ -79,21 +92,38 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.retriever = None
         app.state.load_error = None
+        app.state.gate = SearchGate(settings.max_running, settings.max_waiting, settings.request_timeout_s)
         task = asyncio.create_task(load(app))
         yield
         task.cancel()
+        app.state.gate.close()
 
     app = FastAPI(
         title="citeqa",
         summary="Answers questions with passages and exact, checkable citations.",
         version="0.1.0",
         lifespan=lifespan,
-        responses={422: {"model": Problem}, 503: {"model": Problem}},
     )
+    app.state.settings = settings
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
         return _validation_problem(exc)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded_handler(request: Request, exc: Overloaded) -> JSONResponse:
+        detail = "too many requests in flight; retry shortly"
+        return JSONResponse(status_code=503, content={"detail": detail}, headers={"Retry-After": "1"})
+
+    @app.exception_handler(TimedOut)
+    async def timeout_handler(request: Request, exc: TimedOut) -> JSONResponse:
+        detail = f"the search took longer than {settings.request_timeout_s:g}s"
+        return JSONResponse(status_code=504, content={"detail": detail})
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -106,10 +136,13 @@ def create_app(
         detail = request.app.state.load_error or "loading index"
         return JSONResponse({"status": "not ready", "detail": detail}, status_code=503)
 
-    @app.post("/ask", response_model=AskResponse, tags=["questions"])
-    def ask(body: AskRequest, retriever: ReadyRetriever) -> AskResponse:
+    @app.post(
+        "/ask", response_model=AskResponse, tags=["questions"], responses=ERROR_RESPONSES, dependencies=[Authorised]
+    )
+    async def ask(body: AskRequest, request: Request, retriever: ReadyRetriever) -> AskResponse:
         started = time.perf_counter()
-        answer = retriever.answer(body.question, body.k, body.mode)
+        gate: SearchGate = request.app.state.gate
+        answer = await gate.run(lambda: retriever.answer(body.question, body.k, body.mode))
         took_ms = round((time.perf_counter() - started) * 1000, 2)
         return AskResponse(
             question=body.question,
@@ -119,11 +152,18 @@ def create_app(
             passages=[to_passage(h) for h in answer.hits],
         )
 
-    @app.get("/documents/{doc_id}", response_model=DocumentResponse, tags=["documents"])
+    @app.get(
+        "/documents/{doc_id}",
+        response_model=DocumentResponse,
+        tags=["documents"],
+        responses={404: {"model": Problem}, 401: {"model": Problem}, 503: {"model": Problem}},
+        dependencies=[Authorised],
+    )
     def document(doc_id: str, retriever: ReadyRetriever) -> DocumentResponse:
+        # A dictionary lookup by id: no path is ever built from the request.
         found = retriever.index.documents.get(doc_id)
         if found is None:
-            raise HTTPException(status_code=404, detail=f"no document with id '{doc_id}'")
+            raise HTTPException(status_code=404, detail="no document with that id")
         return DocumentResponse(doc_id=found.doc_id, title=found.title, source=found.source, text=found.text)
 
     return app

@@ -31,10 +31,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.chunking import ChunkerSettings
     from ingest.documents import load_corpus
     from ingest.embedding import verify_model
+    from ingest.index_store import ingest_lock
     from ingest.pipeline import IngestSettings, build_index, index_is_current
 
     ingest_settings = IngestSettings(ChunkerSettings(args.max_chars, args.overlap))
-    load_corpus(args.corpus)  # a bad corpus is reported before the model loads
+    load_corpus(args.corpus)  # a bad corpus, or a running ingest, is reported before the model loads
+    with ingest_lock(args.index):
+        pass
     model_dir = settings.resolved_model_path()
     model_sha = verify_model(model_dir, settings.model_sha256)
     if args.if_stale and index_is_current(args.index, args.corpus, ingest_settings, model_sha):

@@ -5,17 +5,39 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 Question = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=1000)]
+# What `printable_text` enforces, stated in the schema so that clients and fuzzers know it:
+# no control characters but tab/newline, no lone surrogates, something besides whitespace.
+_ALLOWED = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
+QUESTION_PATTERN = rf"^{_ALLOWED}*[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff]{_ALLOWED}*$"
 Mode = Literal["hybrid", "dense", "lexical"]
+
+
+def _integral(value: object) -> object:
+    """JSON does not tell 5 from 5.0, so an integral number is an integer; strings, booleans
+    and fractions are not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_integral)]
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: Question = Field(description="The question, 1–1000 characters after trimming.")
-    k: StrictInt = Field(5, ge=1, le=50, description="How many passages to return.")
+    question: Question = Field(
+        description="The question, 1–1000 characters after trimming; no control characters.",
+        json_schema_extra={"pattern": QUESTION_PATTERN},
+    )
+    k: Count = Field(5, ge=1, le=50, description="How many passages to return.")
     mode: Mode = Field("hybrid", description="Retrieval mode: hybrid (default), dense or lexical.")
 
     @field_validator("question")

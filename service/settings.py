@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.embedding import MODEL_SHA256
@@ -22,6 +22,14 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, validation_alias=AliasChoices("CITEQA_PORT", "PORT"))
     default_k: int = Field(5, ge=1, le=50)
     log_level: str = Field("info")
+    api_key: SecretStr | None = Field(
+        None, description="When set, /ask and /documents need 'Authorization: Bearer <key>'."
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; none by default.")
+    max_body_bytes: int = Field(16 * 1024, ge=256, description="Largest request body accepted.")
+    max_running: int = Field(4, ge=1, description="Searches run at once (worker threads).")
+    max_waiting: int = Field(64, ge=0, description="Searches queued beyond those; more are refused with 503.")
+    request_timeout_s: float = Field(10.0, gt=0, description="A search not done by then is answered 504.")
 
     def resolved_model_path(self) -> Path:
         if self.model_path is not None:

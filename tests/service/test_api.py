@@ -68,6 +68,10 @@ def test_every_mode_answers(client: TestClient, mode: str) -> None:
     assert body["mode"] == mode and len(body["passages"]) == 4
 
 
+def test_integral_float_k_is_an_integer(client: TestClient) -> None:
+    assert len(client.post("/ask", json={"question": "Taliban", "k": 3.0}).json()["passages"]) == 3
+
+
 def test_question_is_trimmed(client: TestClient) -> None:
     body = client.post("/ask", json={"question": "  Taliban  "}).json()
     assert body["question"] == "Taliban" and len(body["passages"]) == 5
@@ -87,6 +91,7 @@ def test_question_is_trimmed(client: TestClient) -> None:
         {"question": "ok", "k": 51},
         {"question": "ok", "k": "5"},
         {"question": "ok", "k": 2.5},
+        {"question": "ok", "k": 1e300},
         {"question": "ok", "k": True},
         {"question": "ok", "mode": "psychic"},
         {"question": "ok", "extra": 1},

@@ -1,0 +1,144 @@
+"""Protections at the edge: body size and content type, admission control, API key."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from fastapi import HTTPException, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+T = TypeVar("T")
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+async def _problem(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            + (headers or []),
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyGuard:
+    """Refuses a body that is not JSON (415) or larger than `max_bytes` (413) while reading it,
+    chunked uploads included, so a 10 MB body is never held in memory; replays the rest."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if media_type != b"application/json":
+            await _problem(send, 415, "the request body must be JSON (Content-Type: application/json)")
+            return
+        declared = headers.get(b"content-length")
+        too_large = f"the request body is larger than {self.max_bytes} bytes"
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _problem(send, 413, too_large)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _problem(send, 413, too_large, [(b"connection", b"close")])
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            await _problem(send, 400, "the request body is not valid UTF-8")
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class Overloaded(Exception):
+    """More requests than the service admits at once."""
+
+
+class TimedOut(Exception):
+    """A request ran past its deadline."""
+
+
+class SearchGate:
+    """At most `running` searches in worker threads and `waiting` more queued; past that a
+    request is refused at once (503) rather than queued without bound. A request that is
+    not done within `timeout_s` of arriving is answered 504; its thread still holds its slot
+    until it finishes, so timed-out work cannot pile up."""
+
+    def __init__(self, running: int, waiting: int, timeout_s: float) -> None:
+        self.capacity = running + waiting
+        self.timeout_s = timeout_s
+        self.admitted = 0
+        self._slots = asyncio.Semaphore(running)
+        self._executor = ThreadPoolExecutor(max_workers=running, thread_name_prefix="search")
+
+    async def run(self, work: Callable[[], T]) -> T:
+        if self.admitted >= self.capacity:
+            raise Overloaded
+        deadline = time.monotonic() + self.timeout_s
+        self.admitted += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            self.admitted -= 1
+            raise TimedOut from None
+        future = asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+        def release(_: Any) -> None:
+            self._slots.release()
+            self.admitted -= 1
+
+        future.add_done_callback(release)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise TimedOut from None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def check_api_key(request: Request, expected: str | None) -> None:
+    """Bearer token check in constant time; a no-op when no key is configured."""
+    if not expected:
+        return
+    supplied = request.headers.get("authorization", "")
+    if not hmac.compare_digest(supplied.encode(), f"Bearer {expected}".encode()):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong API key (send 'Authorization: Bearer <key>')",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
