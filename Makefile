@@ -11,7 +11,7 @@ INDEX ?= index
 TORCH_PIP_ARGS ?=
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-dev index run test lint typecheck clean
+.PHONY: install install-dev index run test lint typecheck eval screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ typecheck: install-dev
 
 test: lint typecheck
 	$(BIN)/pytest
+
+eval: install-dev index
+	$(BIN)/citeqa eval --index $(INDEX) --corpus $(CORPUS) --out docs/eval --tune --variants
+
+screenshot: install-dev
+	CITEQA_SCREENSHOT_DIR=docs $(BIN)/pytest -q tests/service/test_browser.py -k highlight
 
 clean:
 	rm -rf $(VENV) $(INDEX) .pytest_cache .mypy_cache .ruff_cache .hypothesis

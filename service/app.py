@@ -14,10 +14,12 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingest.errors import CiteqaError
 from service.guards import BodyGuard, Overloaded, SearchGate, TimedOut, check_api_key
+from service.observability import Metrics, RequestTelemetry
 from service.retriever import Hit, Retriever, open_retriever
 from service.schemas import (
     AnswerSpan,
@@ -30,6 +32,7 @@ from service.schemas import (
     Problem,
 )
 from service.settings import Settings, get_settings
+from service.web import router as web_router
 
 log = logging.getLogger("citeqa")
 
@@ -79,7 +82,9 @@ def create_app(
 
     async def load(app: FastAPI) -> None:
         try:
-            app.state.retriever = await asyncio.to_thread(loader, settings)
+            retriever = await asyncio.to_thread(loader, settings)
+            app.state.metrics.describe_index(retriever.index.manifest)
+            app.state.retriever = retriever
             log.info("index loaded from %s", settings.index_dir)
         except Exception as exc:  # reported on /readyz and to whoever started us
             message = str(exc) if isinstance(exc, CiteqaError) else f"{type(exc).__name__}: {exc}"
@@ -93,6 +98,7 @@ def create_app(
         app.state.retriever = None
         app.state.load_error = None
         app.state.gate = SearchGate(settings.max_running, settings.max_waiting, settings.request_timeout_s)
+        app.state.metrics.in_flight.set_function(lambda: app.state.gate.admitted)
         task = asyncio.create_task(load(app))
         yield
         task.cancel()
@@ -105,11 +111,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
+    # Added innermost first: telemetry wraps everything, so 413/415 answers are counted too.
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
+    app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
+    app.include_router(web_router)
 
     @app.exception_handler(RequestValidationError)
     async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -129,6 +139,10 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/readyz", tags=["operations"], responses={503: {"model": Problem}})
     def readyz(request: Request) -> JSONResponse:
         if request.app.state.retriever is not None:
@@ -141,9 +155,12 @@ def create_app(
     )
     async def ask(body: AskRequest, request: Request, retriever: ReadyRetriever) -> AskResponse:
         started = time.perf_counter()
+        request.state.citeqa = {"mode": body.mode, "k": body.k}
         gate: SearchGate = request.app.state.gate
         answer = await gate.run(lambda: retriever.answer(body.question, body.k, body.mode))
         took_ms = round((time.perf_counter() - started) * 1000, 2)
+        request.app.state.metrics.answers.labels(str(answer.answerable).lower()).inc()
+        request.state.citeqa.update(answerable=answer.answerable, passages=len(answer.hits))
         return AskResponse(
             question=body.question,
             mode=body.mode,

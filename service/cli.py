@@ -15,6 +15,8 @@ from service.retriever import DEFAULT_MODE, MODES
 from service.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from service.retriever import Answer
 
 EXIT_USAGE = 2
@@ -43,10 +45,24 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.if_stale and index_is_current(args.index, args.corpus, ingest_settings, model_sha):
         print(f"index {args.index} is up to date with {args.corpus}; nothing to do")
         return 0
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from ingest.embedding import SentenceTransformerEmbedder
 
-    embedder = SentenceTransformerEmbedder(model_dir, settings.model_sha256)
-    summary = build_index(args.corpus, args.index, embedder, ingest_settings)
+    console = Console(stderr=True)
+    with console.status("loading the embedding model…"):
+        embedder = SentenceTransformerEmbedder(model_dir, settings.model_sha256)
+    columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        summary = build_index(args.corpus, args.index, embedder, ingest_settings, progress)
     print(
         f"indexed {summary.documents} document(s): {summary.blocks} blocks, {summary.chunks} chunks, "
         f"{summary.duplicates_skipped} duplicate blocks skipped, in {summary.seconds:.1f}s → {args.index}"
@@ -58,11 +74,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.observability import configure_logging
     from service.retriever import verify_serving
 
     settings = settings.model_copy(update={"index_dir": args.index})
     # Refuse before binding the port: a bad index or model never serves a single answer.
     verify_serving(args.index, settings.resolved_model_path(), settings.model_sha256)
+    configure_logging(settings.log_level)
     failures: list[str] = []
     server: uvicorn.Server | None = None
 

@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -110,14 +111,17 @@ def run_citeqa(*args: str, timeout: float = 120, **env: str) -> subprocess.Compl
 class Server:
     url: str
     process: subprocess.Popen[str]
+    log: Path
 
 
 def start_server(index: Path, timeout: float = 90, **env: str) -> Iterator[Server]:
-    """`citeqa serve` on 127.0.0.1 as a real process; yields once /readyz says 200."""
+    """`citeqa serve` on 127.0.0.1 as a real process; yields once /readyz says 200. Its output
+    goes to a file: an unread pipe would fill up with access logs and stall the server."""
     port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="citeqa-serve-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         [*CITEQA, "serve", "--index", str(index), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
         env=citeqa_env(**env),
@@ -128,8 +132,7 @@ def start_server(index: Path, timeout: float = 90, **env: str) -> Iterator[Serve
     try:
         while True:
             if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                raise AssertionError(f"server exited with {process.returncode}: {output}")
+                raise AssertionError(f"server exited with {process.returncode}: {Path(log.name).read_text()}")
             try:
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                     break
@@ -138,7 +141,7 @@ def start_server(index: Path, timeout: float = 90, **env: str) -> Iterator[Serve
             if time.monotonic() > deadline:
                 raise AssertionError("server did not become ready in time")
             time.sleep(0.2)
-        yield Server(url, process)
+        yield Server(url, process, Path(log.name))
     finally:
         process.terminate()
         try:
@@ -146,6 +149,8 @@ def start_server(index: Path, timeout: float = 90, **env: str) -> Iterator[Serve
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log.close()
+        Path(log.name).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

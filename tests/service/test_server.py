@@ -100,3 +100,19 @@ def test_index_built_with_another_model_is_refused(index_copy: Path, altered_mod
     # Even when the operator accepts the other weights, they are not the ones the index was built with.
     path, sha = altered_model
     assert_refused(index_copy, "was built with model weights", CITEQA_MODEL_PATH=str(path), CITEQA_MODEL_SHA256=sha)
+
+
+def test_server_writes_json_access_lines(server: Server) -> None:
+    import json
+    import time
+
+    httpx.post(f"{server.url}/ask", json={"question": "What is Khorasan?", "k": 2}, timeout=30)
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
+        asks = [line for line in lines if line.get("route") == "/ask" and line.get("k") == 2]
+        if asks or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert asks and asks[-1]["status"] == 200 and asks[-1]["logger"] == "citeqa.access"
+    assert {"ts", "level", "latency_ms", "mode"} <= set(asks[-1])

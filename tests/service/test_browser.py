@@ -1,0 +1,111 @@
+"""The web page in a real browser: Debian's chromium driven by playwright, against the real server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server
+
+pytestmark = [pytest.mark.integration, pytest.mark.server]
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the networking flags chromium tries to reach the internet at every start.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield instance
+        instance.close()
+
+
+def screenshot_path(tmp_path: Path, name: str) -> Path:
+    folder = os.environ.get("CITEQA_SCREENSHOT_DIR")
+    return Path(folder) / name if folder else tmp_path / name
+
+
+def test_ask_shows_cited_passages_with_highlight(browser: Any, server: Server, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url + "/")
+    page.fill("#question", "Which band was about to play when the attack began?")
+    page.press("#question", "Enter")
+    page.wait_for_selector(".passage mark", timeout=30_000)
+    first = page.locator(".passage").first
+    assert "Picnic" in first.locator("mark").inner_text()
+    assert "characters" in first.locator(".where").inner_text()
+    assert page.locator(".passage").count() == 5
+    shot = screenshot_path(tmp_path, "screenshot.png")
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=False)
+    assert shot.read_bytes()[:4] == b"\x89PNG"
+
+    # The source link opens the document scrolled to the passage, the span highlighted.
+    first.locator(".source-link").click()
+    page.wait_for_selector("#cited mark.answer", timeout=30_000)
+    assert "Picnic" in page.locator("#cited mark.answer").inner_text()
+    href = page.url
+    start = int(href.split("start=")[1].split("&")[0])
+    end = int(href.split("end=")[1].split("&")[0])
+    document_text = page.evaluate("() => document.getElementById('document').textContent")
+    assert page.locator("#cited").inner_text() == document_text[start:end]
+    in_view = (
+        "() => { const r = document.getElementById('cited').getBoundingClientRect();"
+        " return r.top < innerHeight && r.bottom > 0; }"
+    )
+    assert page.evaluate(in_view)
+    assert errors == []
+
+
+def test_off_topic_question_shows_no_answer_state(browser: Any, server: Server) -> None:
+    page = browser.new_page()
+    page.goto(server.url + "/")
+    page.fill("#question", "How do I bake sourdough bread?")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".no-answer", timeout=30_000)
+    assert "No answer in the corpus" in page.locator(".no-answer").inner_text()
+
+
+def test_markup_in_text_is_shown_not_run(browser: Any, server: Server) -> None:
+    page = browser.new_page()
+    page.goto(server.url + "/")
+    page.fill("#question", "<img src=x onerror=\"document.title='pwned'\"> Taliban")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".passage", timeout=30_000)
+    assert page.title() != "pwned" and page.locator("img").count() == 0
+
+
+def test_page_is_usable_on_a_phone(browser: Any, server: Server) -> None:
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    page.goto(server.url + "/")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 375
+    page.keyboard.type("Who is David Sharp?")  # the box has focus on load: keyboard only
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".passage", timeout=30_000)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
+
+
+def test_chromium_and_playwright_are_the_ones_ci_installs() -> None:
+    assert shutil.which("chromium") == CHROMIUM
