@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest import vector_index
 from ingest.chunking import Chunk, Sentence
 from ingest.documents import Document
 from ingest.errors import IndexCorrupt, IndexNotFound, IngestLocked, ModelMismatch
@@ -33,6 +34,7 @@ CHUNKS_FILE = "chunks.jsonl"
 SENTENCES_FILE = "sentences.jsonl"
 DOCUMENTS_FILE = "documents.jsonl"
 LEXICAL_DIR = "lexical"
+ENCODER_DIR = "encoder"
 SENTENCE_LEXICAL_DIR = "lexical_sentences"
 TRACKED_LIBRARIES = ("faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy", "langchain-text-splitters")
 
@@ -47,6 +49,7 @@ class IndexContent:
     sentences: list[Sentence]
     sentence_vectors: np.ndarray
     lexical_texts: list[str]
+    encoder_dir: Path | None = None  # an exported query encoder, copied in as encoder/
 
 
 @dataclass(frozen=True)
@@ -153,16 +156,9 @@ def ingest_lock(target: Path) -> Iterator[None]:
 
 def remove_stale_builds(target: Path) -> None:
     """Temporary folders left by an ingest that was killed: never part of an index."""
-    for leftover in target.parent.glob(f".{target.name}.tmp-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _flat_index(vectors: np.ndarray) -> Any:
-    import faiss
-
-    index = faiss.IndexFlatIP(int(vectors.shape[1]))
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
+    for pattern in (f".{target.name}.tmp-*", f".{target.name}.encoder-*"):
+        for leftover in target.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _artifact_files(directory: Path) -> list[str]:
@@ -181,8 +177,14 @@ def write_index(target: Path, content: IndexContent, manifest_fields: dict[str, 
     build_dir = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     build_dir.mkdir()
     try:
-        faiss.write_index(_flat_index(content.chunk_vectors), str(build_dir / DENSE_FILE))
-        faiss.write_index(_flat_index(content.sentence_vectors), str(build_dir / SENTENCE_VECTORS_FILE))
+        dense_spec = vector_index.choose_spec(len(content.chunks))
+        sentence_spec = vector_index.choose_spec(len(content.sentences))
+        faiss.write_index(vector_index.build(content.chunk_vectors, dense_spec), str(build_dir / DENSE_FILE))
+        faiss.write_index(
+            vector_index.build(content.sentence_vectors, sentence_spec), str(build_dir / SENTENCE_VECTORS_FILE)
+        )
+        if content.encoder_dir is not None:
+            shutil.copytree(content.encoder_dir, build_dir / ENCODER_DIR)
         _write_jsonl(build_dir / CHUNKS_FILE, [asdict(c) for c in content.chunks])
         _write_jsonl(build_dir / SENTENCES_FILE, [asdict(s) for s in content.sentences])
         _write_jsonl(build_dir / DOCUMENTS_FILE, [{**d.metadata(), "text": d.text} for d in content.documents])
@@ -198,7 +200,8 @@ def write_index(target: Path, content: IndexContent, manifest_fields: dict[str, 
         manifest = {
             "format_version": FORMAT_VERSION,
             **manifest_fields,
-            "dense_index": {"type": "flat", "metric": "inner_product", "normalized": True},
+            "dense_index": {**dense_spec, "metric": "inner_product", "normalized": True},
+            "sentence_index": {**sentence_spec, "metric": "inner_product", "normalized": True},
             "lexical_index": {"library": "bm25s", "stemmer": "snowball-english", "stopwords": "en"},
             "counts": {
                 **manifest_fields.get("counts", {}),
@@ -298,10 +301,12 @@ def load_index(index_dir: Path, model_sha256: str | None = None) -> LoadedIndex:
         if document is None or document.text[chunk.start : chunk.end] != chunk.text:
             raise IndexCorrupt(f"{index_dir / CHUNKS_FILE}: chunk {chunk.chunk_id} does not match its document span")
     dimension = manifest.get("model", {}).get("dimension")
-    dense = faiss.read_index(str(index_dir / DENSE_FILE))
+    dense = vector_index.configure(faiss.read_index(str(index_dir / DENSE_FILE)), manifest.get("dense_index", {}))
     if dense.ntotal != len(chunks) or dense.d != dimension:
         raise IndexCorrupt(f"{index_dir / DENSE_FILE}: {dense.ntotal}×{dense.d} vectors for {len(chunks)} chunks")
-    sentence_dense = faiss.read_index(str(index_dir / SENTENCE_VECTORS_FILE))
+    sentence_dense = vector_index.configure(
+        faiss.read_index(str(index_dir / SENTENCE_VECTORS_FILE)), manifest.get("sentence_index", {})
+    )
     if sentence_dense.ntotal != len(sentences) or sentence_dense.d != dimension:
         raise IndexCorrupt(f"{index_dir / SENTENCE_VECTORS_FILE}: wrong shape for {len(sentences)} sentences")
     lexical = LexicalIndex.load(index_dir / LEXICAL_DIR)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-STOPWORDS = "en"
 
 
 @lru_cache(maxsize=1)
@@ -18,12 +17,21 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
-def tokenize(texts: list[str]) -> list[list[str]]:
-    """Lower-cased, stop-worded, Snowball-stemmed word tokens; the same for corpus and query."""
-    import bm25s
+TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
-    tokens = bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=_stemmer(), return_ids=False, show_progress=False)
-    return [list(t) for t in tokens]
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop-worded, Snowball-stemmed word tokens; the same for corpus and query.
+    (bm25s.tokenize's rules, without its per-call progress-bar set-up on the query path.)"""
+    stopwords, stemmer = _stopwords(), _stemmer()
+    return [stemmer.stemWords([w for w in TOKEN.findall(text.lower()) if w not in stopwords]) for text in texts]
 
 
 class LexicalIndex:
@@ -51,14 +59,13 @@ class LexicalIndex:
         model = bm25s.BM25.load(str(directory), mmap=False, allow_pickle=False, show_progress=False)
         return cls(model)
 
-    def coverage(self, query: str) -> float:
+    def coverage(self, tokens: list[str]) -> float:
         """Share of the query's content words that occur anywhere in the indexed texts."""
-        tokens = tokenize([query])[0]
         return sum(t in self._vocab for t in tokens) / len(tokens) if tokens else 0.0
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every indexed text for `query` (zeros when no query word is known)."""
-        known = [t for t in tokenize([query])[0] if t in self._vocab]
+    def scores(self, tokens: list[str]) -> np.ndarray:
+        """BM25 score of every indexed text for the query's tokens (zeros when none is known)."""
+        known = [t for t in tokens if t in self._vocab]
         if not known:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(known), dtype=np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,7 @@ from ingest.errors import CiteqaError
 from ingest.index_store import IndexContent, ingest_lock, remove_stale_builds, verify_index, write_index
 
 Progress = Callable[[str, int, int], None]
+EncoderExport = Callable[[Path], dict[str, Any]]  # writes a query encoder into a folder
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,14 @@ class RetrievalSettings:
 class IngestSettings:
     chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
     embed_context: bool = True
+    onnx_encoder: bool = False  # whether a query encoder is exported (the CLI's default: yes)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"chunker": self.chunker.as_dict(), "embed_context": self.embed_context}
+        return {
+            "chunker": self.chunker.as_dict(),
+            "embed_context": self.embed_context,
+            "onnx_encoder": self.onnx_encoder,
+        }
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ def build_index(
     settings: IngestSettings | None = None,
     progress: Progress = _no_progress,
     retrieval: RetrievalSettings | None = None,
+    export_encoder: EncoderExport | None = None,
 ) -> IngestSummary:
     settings = settings or IngestSettings()
     retrieval = retrieval or RetrievalSettings()
@@ -107,21 +115,47 @@ def build_index(
         chunk_vectors = _embed_in_batches(embedder, chunk_texts, "embed passages", progress)
         sentence_vectors = _embed_in_batches(embedder, sentence_texts, "embed sentences", progress)
         digest = corpus_hash(documents)
-        content = IndexContent(documents, chunks, chunk_vectors, sentences, sentence_vectors, chunk_texts)
-        write_index(
-            index_dir,
-            content,
-            {
-                "model": {
-                    "name": embedder.name,
-                    "sha256": embedder.weights_sha256,
-                    "dimension": embedder.dimension,
-                    "normalized": True,
-                },
-                "ingest": settings.as_dict(),
-                "retrieval": asdict(retrieval),
-                "corpus": {"hash": digest, "documents": [d.metadata() for d in documents]},
-                "counts": {"blocks": blocks, "duplicate_blocks_skipped": duplicates},
-            },
-        )
+        with tempfile.TemporaryDirectory(prefix=f".{index_dir.name}.encoder-", dir=index_dir.parent) as scratch:
+            encoder: dict[str, Any] = {"backend": "model"}
+            encoder_dir = None
+            if export_encoder is not None:
+                progress("export encoder", 0, 1)
+                encoder_dir = Path(scratch) / "encoder"
+                encoder = {"backend": "onnx", "dir": "encoder", **export_encoder(encoder_dir)}
+                progress("export encoder", 1, 1)
+            content = IndexContent(
+                documents, chunks, chunk_vectors, sentences, sentence_vectors, chunk_texts, encoder_dir
+            )
+            _write(index_dir, content, embedder, settings, retrieval, digest, blocks, duplicates, encoder)
     return IngestSummary(len(documents), blocks, len(chunks), duplicates, time.perf_counter() - started, digest)
+
+
+def _write(
+    index_dir: Path,
+    content: IndexContent,
+    embedder: Embedder,
+    settings: IngestSettings,
+    retrieval: RetrievalSettings,
+    digest: str,
+    blocks: int,
+    duplicates: int,
+    encoder: dict[str, Any],
+) -> None:
+    documents = content.documents
+    write_index(
+        index_dir,
+        content,
+        {
+            "model": {
+                "name": embedder.name,
+                "sha256": embedder.weights_sha256,
+                "dimension": embedder.dimension,
+                "normalized": True,
+            },
+            "ingest": settings.as_dict(),
+            "retrieval": asdict(retrieval),
+            "query_encoder": encoder,
+            "corpus": {"hash": digest, "documents": [d.metadata() for d in documents]},
+            "counts": {"blocks": blocks, "duplicate_blocks_skipped": duplicates},
+        },
+    )

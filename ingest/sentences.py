@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
-
 # A sentence ends at . ! ? or … (plus closing quotes/brackets), before whitespace and
 # an upper-case letter, digit or opening quote, unless the period closes an abbreviation.
 SENTENCE_END = re.compile(r"(?<=[.!?…])[”\"’')\]]*(?:\s+)(?=[“\"‘'(\[]?[A-Z0-9À-Ý])|\n+")
@@ -54,6 +52,8 @@ def split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[in
     """Tile text[start:end] with pieces of at most max_chars, cut at the softest separator."""
     if end - start <= max_chars:
         return [(start, end)]
+    from langchain_text_splitters import RecursiveCharacterTextSplitter  # only for the rare long sentence
+
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=max_chars,
         chunk_overlap=0,

@@ -36,7 +36,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.index_store import ingest_lock
     from ingest.pipeline import IngestSettings, build_index, index_is_current
 
-    ingest_settings = IngestSettings(ChunkerSettings(args.max_chars, args.overlap))
+    ingest_settings = IngestSettings(ChunkerSettings(args.max_chars, args.overlap), onnx_encoder=not args.no_onnx)
     load_corpus(args.corpus)  # a bad corpus, or a running ingest, is reported before the model loads
     with ingest_lock(args.index):
         pass
@@ -62,7 +62,14 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        summary = build_index(args.corpus, args.index, embedder, ingest_settings, progress)
+        export = None
+        if not args.no_onnx:
+            from ingest.onnx_model import export_onnx
+
+            def export(folder: Path) -> dict[str, object]:
+                return export_onnx(model_dir, folder)
+
+        summary = build_index(args.corpus, args.index, embedder, ingest_settings, progress, export_encoder=export)
     print(
         f"indexed {summary.documents} document(s): {summary.blocks} blocks, {summary.chunks} chunks, "
         f"{summary.duplicates_skipped} duplicate blocks skipped, in {summary.seconds:.1f}s → {args.index}"
@@ -90,7 +97,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             server.should_exit = True
 
     app = create_app(settings, on_load_failure=stop)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level, access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level,
+        access_log=False,  # citeqa writes its own structured line per request
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
+    )
     server = uvicorn.Server(config)
     server.run()
     if failures:
@@ -193,6 +209,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     ingest.add_argument("--if-stale", action="store_true", help="do nothing when the index is current")
     ingest.add_argument("--max-chars", type=int, default=1000, help="largest passage, in characters")
     ingest.add_argument("--overlap", type=int, default=0, help="overlap between passages, in characters")
+    ingest.add_argument("--no-onnx", action="store_true", help="serve queries with PyTorch instead of ONNX Runtime")
     ingest.set_defaults(run=cmd_ingest)
 
     serve = sub.add_parser(

@@ -110,11 +110,14 @@ class SearchGate:
             raise Overloaded
         deadline = time.monotonic() + self.timeout_s
         self.admitted += 1
-        try:
-            await asyncio.wait_for(self._slots.acquire(), timeout=max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            self.admitted -= 1
-            raise TimedOut from None
+        if self._slots.locked():  # only then is there anything to wait for
+            try:
+                await asyncio.wait_for(self._slots.acquire(), timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                self.admitted -= 1
+                raise TimedOut from None
+        else:
+            await self._slots.acquire()
         future = asyncio.get_running_loop().run_in_executor(self._executor, work)
 
         def release(_: Any) -> None:
@@ -122,10 +125,24 @@ class SearchGate:
             self.admitted -= 1
 
         future.add_done_callback(release)
+        # A bare waiter woken by the result or by a timer: no task, and the work is not cancelled
+        # when the deadline passes (its thread keeps the slot until it is done).
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+
+        def wake(_: Any = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        future.add_done_callback(wake)
+        timer = loop.call_later(max(0.0, deadline - time.monotonic()), wake)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout=max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            raise TimedOut from None
+            await waiter
+        finally:
+            timer.cancel()
+        if not future.done():
+            raise TimedOut
+        return future.result()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -105,6 +105,8 @@ class RequestTelemetry:
             mode = str(details.get("mode", "-"))
             self.metrics.requests.labels(route, scope["method"], str(status)).inc()
             self.metrics.latency.labels(route, mode).observe(elapsed)
-            line = {"route": route, "method": scope["method"], "status": status, "latency_ms": round(elapsed * 1000, 2)}
-            line.update({k: v for k, v in details.items() if k in ("mode", "k", "answerable", "passages")})
-            access_log.info("request", extra={"fields": line})
+            if access_log.isEnabledFor(logging.INFO):
+                line = {"route": route, "method": scope["method"], "status": status}
+                line["latency_ms"] = round(elapsed * 1000, 2)
+                line.update(details)
+                access_log.info("request", extra={"fields": line})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from ingest.documents import Document
 from ingest.embedding import Embedder, SentenceTransformerEmbedder, verify_model
 from ingest.errors import CiteqaError
 from ingest.index_store import LoadedIndex, load_index, verify_index
+from ingest.lexical import tokenize
 from ingest.pipeline import RetrievalSettings
 
 MODES = ("hybrid", "dense", "lexical")
@@ -85,6 +86,15 @@ class Retriever:
             "dense": lambda s: s.dense,
             "lexical": lambda s: s.lexical,
         }
+        # Passages with the same words, wherever they are: found once here, not per query.
+        self._same_text: dict[int, list[int]] = {}
+        by_text: dict[str, list[int]] = {}
+        for number, chunk in enumerate(index.chunks):
+            by_text.setdefault(_normalise_text(chunk.text), []).append(number)
+        for numbers in by_text.values():
+            if len(numbers) > 1:
+                for number in numbers:
+                    self._same_text[number] = [n for n in numbers if n != number]
         self._sentence_chunks: dict[int, list[int]] = {}
         for chunk_number, sentence_ids in enumerate(index.chunk_sentences):
             for sentence_id in sentence_ids:
@@ -115,13 +125,14 @@ class Retriever:
             for chunk_number in self._sentence_chunks.get(sentence_id, []):
                 if score > signals.sentence.get(chunk_number, -1.0):
                     signals.sentence[chunk_number] = score
-        lexical = index.lexical.scores(question)
+        tokens = tokenize([question])[0]
+        lexical = index.lexical.scores(tokens)
         top = float(lexical.max()) if lexical.size else 0.0
         if top > 0:
             best = np.argsort(-lexical)[:CANDIDATES]
             signals.lexical = {int(i): float(lexical[i] / top) for i in best if lexical[i] > 0}
-        signals.sentence_lexical = index.sentence_lexical.scores(question)
-        signals.coverage = index.lexical.coverage(question)
+        signals.sentence_lexical = index.sentence_lexical.scores(tokens)
+        signals.coverage = index.lexical.coverage(tokens)
         return signals
 
     def _hybrid(self, signals: Signals) -> dict[int, float]:
@@ -139,6 +150,11 @@ class Retriever:
         }
 
     # --- answers ------------------------------------------------------------------------
+
+    def _source(self, chunk_number: int) -> Source:
+        chunk = self.index.chunks[chunk_number]
+        document = self.index.documents[chunk.doc_id]
+        return Source(chunk.doc_id, document.title, document.source, chunk.start, chunk.end)
 
     def best_sentence(self, chunk_number: int, signals: Signals) -> Sentence | None:
         """The sentence of a passage that best answers: its cosine with the question plus
@@ -162,23 +178,19 @@ class Retriever:
         signals = signals or self.signals(question)
         ranked = sorted(ranker(signals).items(), key=lambda item: (-item[1], item[0]))
         kept: list[Hit] = []
-        seen_text: dict[str, int] = {}
+        shown: set[int] = set()  # passages kept, or listed as another source of a kept one
         for chunk_number, score in ranked:
-            chunk = self.index.chunks[chunk_number]
-            if any(overlaps(chunk, hit.chunk) for hit in kept):
-                continue
-            key = _normalise_text(chunk.text)
-            if key in seen_text:  # same words in another document: one passage, both sources
-                first = seen_text[key]
-                document = self.index.documents[chunk.doc_id]
-                source = Source(chunk.doc_id, document.title, document.source, chunk.start, chunk.end)
-                kept[first] = replace(kept[first], also_in=(*kept[first].also_in, source))
-                continue
             if len(kept) == k:
-                continue  # still look for other sources of the kept passages' texts
-            seen_text[key] = len(kept)
+                break
+            chunk = self.index.chunks[chunk_number]
+            if chunk_number in shown or any(overlaps(chunk, hit.chunk) for hit in kept):
+                continue
+            # Same words in other documents: one passage, every source listed.
+            twins = [n for n in self._same_text.get(chunk_number, []) if n not in shown]
+            shown.update([chunk_number, *twins])
+            also_in = tuple(self._source(n) for n in twins)
             answer = self.best_sentence(chunk_number, signals)
-            kept.append(Hit(len(kept) + 1, score, chunk, self.index.documents[chunk.doc_id], answer))
+            kept.append(Hit(len(kept) + 1, score, chunk, self.index.documents[chunk.doc_id], answer, also_in))
         # A question can resemble the corpus in embedding space ("Moscow" in a question about a
         # TV tower) yet use words the corpus never does; both have to hold for an answer.
         similarity = max([*signals.dense.values(), *signals.sentence_scores.values()], default=0.0)
@@ -195,7 +207,26 @@ def verify_serving(index_dir: Path, model_dir: Path, expected_model_sha256: str)
     verify_index(index_dir, model_sha)
 
 
-def open_retriever(index_dir: Path, model_dir: Path, expected_model_sha256: str) -> Retriever:
+def open_retriever(
+    index_dir: Path,
+    model_dir: Path,
+    expected_model_sha256: str,
+    encoder_threads: int = 2,
+    batch_queries: bool = False,
+) -> Retriever:
+    """The index, verified, with the query encoder it was built with: the exported ONNX model
+    when there is one (no torch import), else the sentence-transformers model."""
     verify_serving(index_dir, model_dir, expected_model_sha256)  # fail fast, before the model loads
-    embedder = SentenceTransformerEmbedder(model_dir, expected_model_sha256)
-    return Retriever(load_index(index_dir, embedder.weights_sha256), embedder)
+    index = load_index(index_dir, expected_model_sha256)
+    encoder = index.manifest.get("query_encoder", {})
+    embedder: Embedder
+    if encoder.get("backend") == "onnx":
+        from ingest.onnx_model import BatchingEmbedder, OnnxEmbedder
+
+        onnx = OnnxEmbedder(
+            index_dir / encoder["dir"], index.model_sha256, encoder_threads, bool(encoder.get("quantized", False))
+        )
+        embedder = BatchingEmbedder(onnx) if batch_queries else onnx
+    else:
+        embedder = SentenceTransformerEmbedder(model_dir, expected_model_sha256)
+    return Retriever(index, embedder)

@@ -74,10 +74,18 @@ def model_dir() -> Path:
 def real_index(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
     """The article indexed with the real model, once per test session."""
     from ingest.embedding import SentenceTransformerEmbedder
-    from ingest.pipeline import build_index
+    from ingest.onnx_model import export_onnx
+    from ingest.pipeline import IngestSettings, build_index
 
     target = tmp_path_factory.mktemp("real") / "index"
-    build_index(CORPUS, target, SentenceTransformerEmbedder(model_dir))
+    # As `citeqa ingest` builds it: with the ONNX query encoder the service serves from.
+    build_index(
+        CORPUS,
+        target,
+        SentenceTransformerEmbedder(model_dir),
+        IngestSettings(onnx_encoder=True),
+        export_encoder=lambda folder: export_onnx(model_dir, folder),
+    )
     return target
 
 

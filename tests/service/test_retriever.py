@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ingest.index_store import load_index
+from ingest.lexical import tokenize
 from ingest.pipeline import RetrievalSettings, build_index
 from service.retriever import Retriever, UnknownMode
 from tests.conftest import CORPUS, FakeEmbedder
@@ -38,7 +39,7 @@ def test_dense_mode_matches_brute_force_cosine(retriever: Retriever) -> None:
 
 def test_lexical_mode_follows_bm25(retriever: Retriever) -> None:
     for question in QUESTIONS:
-        scores = retriever.index.lexical.scores(question)
+        scores = retriever.index.lexical.scores(tokenize([question])[0])
         hits = retriever.search(question, 3, "lexical")
         got = [scores[retriever.index.chunks.index(h.chunk)] for h in hits]
         assert got == sorted(got, reverse=True)

@@ -1,0 +1,214 @@
+"""Export the embedding model to ONNX once, at ingest, and serve query embeddings from it with
+onnxruntime + tokenizers alone: no torch or sentence-transformers import in the service."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.embedding import MODEL_NAME, l2_normalise
+
+MODEL_FILE = "model.onnx"
+QUANTIZED_FILE = "model.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+CONFIG_FILE = "encoder.json"
+MAX_LENGTH = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def export_onnx(model_dir: Path, out_dir: Path, quantize: bool = False) -> dict[str, Any]:
+    """Write model.onnx (and optionally an int8 copy), the tokenizer and the pooling config."""
+    import torch
+    from transformers import AutoModel
+
+    class Encoder(torch.nn.Module):
+        """Keyword arguments only: the transformers signature changes between versions."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(str(model_dir))
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = Encoder()
+    model.eval()
+    sample = {name: torch.ones((1, 8), dtype=torch.int64) for name in INPUTS}
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+            str(out_dir / MODEL_FILE),
+            input_names=list(INPUTS),
+            output_names=["last_hidden_state"],
+            dynamic_axes={**dynamic, "last_hidden_state": {0: "batch", 1: "tokens"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    if quantize:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(out_dir / MODEL_FILE), str(out_dir / QUANTIZED_FILE), weight_type=QuantType.QInt8)
+    shutil.copyfile(model_dir / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
+    config = {"model": MODEL_NAME, "pooling": "mean", "normalize": True, "max_length": MAX_LENGTH}
+    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return config
+
+
+class OnnxEmbedder:
+    """Query (and document) embeddings from the exported model; mean pooling, L2-normalised.
+    Recent query embeddings are kept in a small LRU cache."""
+
+    name = MODEL_NAME
+
+    def __init__(
+        self,
+        model_dir: Path,
+        weights_sha256: str,
+        threads: int = 1,
+        quantized: bool = False,
+        cache_size: int = 1024,
+        spin: bool = False,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        config = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        self.weights_sha256 = weights_sha256
+        self._tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
+        self._tokenizer.enable_truncation(max_length=int(config["max_length"]))
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, not a secret
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Spinning threads answer sooner but burn a core while idle; `citeqa bench` measures both.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        path = model_dir / (QUANTIZED_FILE if quantized else MODEL_FILE)
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self.dimension = int(self._session.get_outputs()[0].shape[-1] or 384)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0]
+        weights = mask.astype(np.float32)
+        pooled = np.einsum("btd,bt->bd", hidden, weights) / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+        return l2_normalise(pooled)
+
+    def cached(self, text: str) -> np.ndarray | None:
+        with self._cache_lock:
+            vector = self._cache.get(text)
+            if vector is not None:
+                self._cache.move_to_end(text)
+            return vector
+
+    def remember(self, text: str, vector: np.ndarray) -> None:
+        if self._cache_size <= 0:
+            return
+        with self._cache_lock:
+            self._cache[text] = vector
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vector = self.cached(text)
+        if vector is None:
+            vector = self.embed_documents([text])[0]
+            vector.setflags(write=False)
+            self.remember(text, vector)
+        return vector
+
+
+class BatchingEmbedder:
+    """Encodes concurrent queries together: callers wait while one encoder thread runs
+    whatever has queued as one batch. Nothing waits for a batch to fill, so a lone query is
+    encoded at once; under load, batches form by themselves (one ONNX call for 16 queries costs
+    about 2.2 ms a query against 3.9 ms alone, measured by `citeqa bench`)."""
+
+    def __init__(self, encoder: OnnxEmbedder, max_batch: int = 32) -> None:
+        self._encoder = encoder
+        self.name = encoder.name
+        self.dimension = encoder.dimension
+        self.weights_sha256 = encoder.weights_sha256
+        self._max_batch = max_batch
+        self._queue: list[tuple[str, Future[np.ndarray]]] = []
+        self._ready = threading.Condition()
+        self._worker = threading.Thread(target=self._run, name="query-encoder", daemon=True)
+        self._worker.start()
+        self.batches = 0
+        self.encoded = 0
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return self._encoder.embed_documents(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        cached = self._encoder.cached(text)
+        if cached is not None:
+            return cached
+        future: Future[np.ndarray] = Future()
+        with self._ready:
+            self._queue.append((text, future))
+            self._ready.notify()
+        return future.result()
+
+    def _encode_by_length(self, texts: list[str]) -> np.ndarray:
+        """Encode short and long questions apart when padding them together would waste more
+        than it saves: the model's cost grows with the padded length of the batch."""
+        if len(texts) < 4:
+            return self._encoder.embed_documents(texts)
+        lengths = np.asarray([len(t) for t in texts])
+        order = np.argsort(lengths, kind="stable")
+        half = len(texts) // 2
+        short, long = order[:half], order[half:]
+        padded_together = lengths.max() * len(texts)
+        padded_apart = lengths[short].max() * len(short) + lengths[long].max() * len(long)
+        if padded_apart > 0.75 * padded_together:
+            return self._encoder.embed_documents(texts)
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        vectors[short] = self._encoder.embed_documents([texts[i] for i in short])
+        vectors[long] = self._encoder.embed_documents([texts[i] for i in long])
+        return vectors
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue:
+                    self._ready.wait()
+                batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            try:
+                vectors = self._encode_by_length([text for text, _ in batch])
+            except Exception as exc:  # every waiting caller gets the error, the thread lives on
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            self.batches += 1
+            self.encoded += len(batch)
+            for (text, future), vector in zip(batch, vectors, strict=True):
+                vector.setflags(write=False)
+                self._encoder.remember(text, vector)
+                future.set_result(vector)

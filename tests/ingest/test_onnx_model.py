@@ -1,0 +1,64 @@
+"""The exported ONNX query encoder agrees with PyTorch, batches correctly, and is checksummed."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.questions import load_questions
+from ingest.embedding import MODEL_SHA256, SentenceTransformerEmbedder
+from ingest.errors import IndexCorrupt
+from ingest.index_store import verify_index
+from ingest.onnx_model import BatchingEmbedder, OnnxEmbedder
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def onnx(real_index: Path) -> OnnxEmbedder:
+    return OnnxEmbedder(real_index / "encoder", MODEL_SHA256, threads=1, cache_size=0)
+
+
+def test_onnx_and_pytorch_query_embeddings_agree(onnx: OnnxEmbedder, model_dir: Path) -> None:
+    questions = [q.question for q in load_questions()] + ["x", "A very long question " * 80]
+    torch_vectors = SentenceTransformerEmbedder(model_dir).embed_documents(questions)
+    onnx_vectors = np.stack([onnx.embed_query(q) for q in questions])
+    cosines = (torch_vectors * onnx_vectors).sum(axis=1)
+    assert cosines.min() >= 0.999, questions[int(cosines.argmin())]
+
+
+def test_batched_queries_equal_single_ones(onnx: OnnxEmbedder, real_index: Path) -> None:
+    questions = [q.question for q in load_questions()][:40]
+    batching = BatchingEmbedder(OnnxEmbedder(real_index / "encoder", MODEL_SHA256, threads=1, cache_size=0))
+    with ThreadPoolExecutor(16) as pool:
+        batched = list(pool.map(batching.embed_query, questions))
+    for question, vector in zip(questions, batched, strict=True):
+        np.testing.assert_allclose(vector, onnx.embed_query(question), atol=1e-5)
+    assert batching.encoded == len(questions) and batching.batches < len(questions)  # some were batched
+
+
+def test_query_cache_returns_the_same_vector(real_index: Path) -> None:
+    cached = OnnxEmbedder(real_index / "encoder", MODEL_SHA256, threads=1, cache_size=4)
+    first = cached.embed_query("Who is David Sharp?")
+    assert cached.embed_query("Who is David Sharp?") is first
+    for n in range(5):
+        cached.embed_query(f"other {n}")
+    assert cached.cached("Who is David Sharp?") is None  # evicted, least recently used
+
+
+def test_encoder_files_are_checksummed(real_index: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(real_index, copy)
+    manifest = verify_index(copy)
+    assert {"encoder/model.onnx", "encoder/tokenizer.json", "encoder/encoder.json"} <= set(manifest["artifacts"])
+    assert manifest["query_encoder"]["backend"] == "onnx"
+    with (copy / "encoder" / "model.onnx").open("r+b") as handle:
+        handle.seek(1000)
+        handle.write(b"\x00\x01\x02\x03")
+    with pytest.raises(IndexCorrupt, match="encoder/model.onnx"):
+        verify_index(copy)
