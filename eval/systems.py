@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eval.questions import Span
 from ingest.documents import Document
@@ -35,8 +36,9 @@ def retriever_system(retriever: Retriever, mode: str) -> System:
     return ask
 
 
-def langchain_system(documents: list[Document], model_dir: Path) -> System:
-    """RecursiveCharacterTextSplitter(1000, 200) + HuggingFaceEmbeddings + LangChain FAISS."""
+def langchain_store(documents: list[Document], model_dir: Path) -> Any:
+    """The usual recipe: RecursiveCharacterTextSplitter(1000, 200) + HuggingFaceEmbeddings +
+    LangChain's FAISS vector store, built in memory (never saved, so never unpickled)."""
     from langchain_community.vectorstores import FAISS
     from langchain_core.documents import Document as LCDocument
     from langchain_huggingface import HuggingFaceEmbeddings
@@ -47,10 +49,15 @@ def langchain_system(documents: list[Document], model_dir: Path) -> System:
         [LCDocument(page_content=d.text, metadata={"doc_id": d.doc_id}) for d in documents]
     )
     embeddings = HuggingFaceEmbeddings(model_name=str(model_dir), encode_kwargs={"normalize_embeddings": True})
-    store = FAISS.from_documents(pieces, embeddings)
+    return FAISS.from_documents(pieces, embeddings)
+
+
+def langchain_system(documents: list[Document], model_dir: Path) -> System:
+    store = langchain_store(documents, model_dir)
 
     def ask(question: str, k: int) -> Result:
         found = store.similarity_search(question, k=k)
+        # The recipe's own start_index (found with str.find, so wrong for repeated text).
         spans = [
             Span(d.metadata["doc_id"], d.metadata["start_index"], d.metadata["start_index"] + len(d.page_content))
             for d in found

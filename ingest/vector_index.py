@@ -9,7 +9,7 @@ import numpy as np
 
 # Measured by `citeqa bench --scale` on 2 cores (README, "Scale"): exact search stays under
 # a few milliseconds up to about this many vectors; beyond, an inverted file answers faster.
-FLAT_MAX = 100_000
+FLAT_MAX = 50_000
 
 
 def choose_spec(count: int) -> dict[str, Any]:

@@ -188,6 +188,36 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from eval.bench import BenchOptions, run_bench
+        from eval.bench_report import write_bench
+    except ImportError as exc:
+        return _fail(f"the benchmark needs the eval extras: pip install -e '.[eval]' ({exc.name} missing)")
+    from rich.console import Console
+
+    from service.retriever import verify_serving
+
+    model_dir = settings.resolved_model_path()
+    verify_serving(args.index, model_dir, settings.model_sha256)
+    options = BenchOptions(
+        index=args.index,
+        corpus=args.corpus,
+        out=args.out,
+        model_dir=model_dir,
+        seconds=args.seconds,
+        cold=args.cold,
+        scale_sizes=tuple(args.scale) if args.scale else (),
+    )
+    console = Console(stderr=True)
+    report = run_bench(options, lambda message: console.log(message))
+    paths = write_bench(args.out, report)
+    for name, value in report["ratios"].items():
+        print(f"{name}: {value:.2f}")
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 def _k(value: str) -> int:
     number = int(value)
     if not 1 <= number <= 50:
@@ -242,6 +272,19 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     evaluation.add_argument("--tune", action="store_true", help="grid-search fusion weights, calibrate 'no answer'")
     evaluation.add_argument("--variants", action="store_true", help="also measure chunking/context variants")
     evaluation.set_defaults(run=cmd_eval)
+
+    bench = sub.add_parser(
+        "bench",
+        help="measure latency, throughput, start-up, ingest and scale against baselines",
+        epilog="example: citeqa bench --index index --out reports/bench --scale 10000 100000 1000000",
+    )
+    bench.add_argument("--index", type=Path, default=settings.index_dir)
+    bench.add_argument("--corpus", type=Path, default=settings.corpus_dir)
+    bench.add_argument("--out", type=Path, default=Path("reports/bench"))
+    bench.add_argument("--seconds", type=float, default=8.0, help="duration of each load run")
+    bench.add_argument("--cold", action="store_true", help="also time `make run` in a fresh clone")
+    bench.add_argument("--scale", type=int, nargs="*", help="synthetic corpus sizes for the scale measurements")
+    bench.set_defaults(run=cmd_bench)
     return parser
 
 
