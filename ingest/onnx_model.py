@@ -158,13 +158,10 @@ class BatchingEmbedder:
         self._max_batch = max_batch
         self._queue: list[tuple[str, Future[np.ndarray]]] = []
         self._ready = threading.Condition()
-        self._busy = False  # the model is running (for a batch, or for one caller directly)
-        self._waiting = 0  # callers inside embed_query
         self._worker = threading.Thread(target=self._run, name="query-encoder", daemon=True)
         self._worker.start()
-        self.batches = 0  # batches run by the encoder thread, holding `encoded` queries
+        self.batches = 0
         self.encoded = 0
-        self.direct = 0  # queries a lone caller encoded itself
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         return self._encoder.embed_documents(texts)

@@ -37,15 +37,7 @@ def test_batched_queries_equal_single_ones(onnx: OnnxEmbedder, real_index: Path)
         batched = list(pool.map(batching.embed_query, questions))
     for question, vector in zip(questions, batched, strict=True):
         np.testing.assert_allclose(vector, onnx.embed_query(question), atol=1e-5)
-    assert batching.encoded + batching.direct == len(questions)
-    assert batching.batches >= 1 and batching.encoded > batching.batches  # some queries shared a batch
-
-
-def test_a_lone_query_is_encoded_by_its_caller(real_index: Path) -> None:
-    batching = BatchingEmbedder(OnnxEmbedder(real_index / "encoder", MODEL_SHA256, threads=1, cache_size=0))
-    for question in ("Who is David Sharp?", "What is Khorasan?"):
-        batching.embed_query(question)
-    assert (batching.direct, batching.batches) == (2, 0)
+    assert batching.encoded == len(questions) and batching.batches < len(questions)  # some were batched
 
 
 def test_query_cache_returns_the_same_vector(real_index: Path) -> None:
