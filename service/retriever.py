@@ -223,10 +223,13 @@ def open_retriever(
     if encoder.get("backend") == "onnx":
         from ingest.onnx_model import BatchingEmbedder, OnnxEmbedder
 
-        onnx = OnnxEmbedder(
-            index_dir / encoder["dir"], index.model_sha256, encoder_threads, bool(encoder.get("quantized", False))
-        )
-        embedder = BatchingEmbedder(onnx) if batch_queries else onnx
+        folder, quantized = index_dir / encoder["dir"], bool(encoder.get("quantized", False))
+        onnx = OnnxEmbedder(folder, index.model_sha256, encoder_threads, quantized)
+        if batch_queries:
+            lone = OnnxEmbedder(folder, index.model_sha256, encoder_threads, quantized, cache_size=0, spin=True)
+            embedder = BatchingEmbedder(onnx, lone)
+        else:
+            embedder = onnx
     else:
         embedder = SentenceTransformerEmbedder(model_dir, expected_model_sha256)
     return Retriever(index, embedder)

@@ -32,12 +32,24 @@ def test_onnx_and_pytorch_query_embeddings_agree(onnx: OnnxEmbedder, model_dir: 
 
 def test_batched_queries_equal_single_ones(onnx: OnnxEmbedder, real_index: Path) -> None:
     questions = [q.question for q in load_questions()][:40]
-    batching = BatchingEmbedder(OnnxEmbedder(real_index / "encoder", MODEL_SHA256, threads=1, cache_size=0))
+    batching = BatchingEmbedder(encoder(real_index), encoder(real_index))
     with ThreadPoolExecutor(16) as pool:
         batched = list(pool.map(batching.embed_query, questions))
     for question, vector in zip(questions, batched, strict=True):
         np.testing.assert_allclose(vector, onnx.embed_query(question), atol=1e-5)
-    assert batching.encoded == len(questions) and batching.batches < len(questions)  # some were batched
+    assert batching.encoded + batching.lone == len(questions)
+    assert batching.batches >= 1 and batching.encoded > batching.batches  # some queries shared a batch
+
+
+def encoder(index: Path) -> OnnxEmbedder:
+    return OnnxEmbedder(index / "encoder", MODEL_SHA256, threads=1, cache_size=0)
+
+
+def test_a_lone_query_is_encoded_by_its_caller(real_index: Path) -> None:
+    batching = BatchingEmbedder(encoder(real_index), encoder(real_index))
+    for question in ("Who is David Sharp?", "What is Khorasan?"):
+        batching.embed_query(question)
+    assert (batching.lone, batching.batches) == (2, 0)
 
 
 def test_query_cache_returns_the_same_vector(real_index: Path) -> None:
