@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import Future
 from pathlib import Path
@@ -19,6 +20,7 @@ MODEL_FILE = "model.onnx"
 QUANTIZED_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 CONFIG_FILE = "encoder.json"
+LONE_AFTER_QUIET_S = 0.05
 MAX_LENGTH = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -162,6 +164,7 @@ class BatchingEmbedder:
         self._ready = threading.Condition()
         self._busy = False  # a batch, or a lone caller, is being encoded
         self._callers = 0  # callers inside embed_query
+        self._last_batch = 0.0  # when the encoder thread last finished a batch
         self.batches = 0  # batches run by the encoder thread, holding `encoded` queries
         self.encoded = 0
         self.lone = 0  # queries their lone caller encoded
@@ -178,7 +181,9 @@ class BatchingEmbedder:
         future: Future[np.ndarray] = Future()
         with self._ready:
             self._callers += 1
-            lone = self._callers == 1 and not self._busy and not self._queue
+            # ...and no batch ran lately: under steady load the spinning session stays asleep.
+            quiet = time.monotonic() - self._last_batch > LONE_AFTER_QUIET_S
+            lone = self._callers == 1 and not self._busy and not self._queue and quiet
             if lone:
                 self._busy = True
             else:
@@ -235,6 +240,7 @@ class BatchingEmbedder:
             finally:
                 with self._ready:
                     self._busy = False
+                    self._last_batch = time.monotonic()
                     self._ready.notify_all()
             self.batches += 1
             self.encoded += len(batch)
