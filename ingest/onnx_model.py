@@ -174,6 +174,9 @@ class BatchingEmbedder:
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         return self._encoder.embed_documents(texts)
 
+    def clear_cache(self) -> None:
+        self._encoder.clear_cache()
+
     def embed_query(self, text: str) -> np.ndarray:
         cached = self._encoder.cached(text)
         if cached is not None:
