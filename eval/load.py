@@ -60,11 +60,15 @@ def _children(pid: int) -> list[int]:
 
 
 @contextmanager
-def started(command: list[str], port: int, cwd: Path, env: dict[str, str], timeout: float = 600) -> Iterator[Running]:
-    """Start a server (in its own process group), time it until /readyz answers 200, stop it."""
+def started(
+    command: list[str], port: int, cwd: Path, env: dict[str, str], timeout: float = 600, log_path: Path | None = None
+) -> Iterator[Running]:
+    """Start a server (in its own process group), time it until /readyz answers 200, stop it.
+    Its output goes to a file (`log_path`, or a temporary one): an unread pipe would fill up
+    with access logs and stall the server."""
     url = f"http://127.0.0.1:{port}"
     begun = time.perf_counter()
-    with tempfile.TemporaryFile() as log:
+    with log_path.open("w+b") if log_path else tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=log, start_new_session=True)
         try:
             while True:

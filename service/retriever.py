@@ -216,8 +216,8 @@ def open_retriever(
 ) -> Retriever:
     """The index, verified, with the query encoder it was built with: the exported ONNX model
     when there is one (no torch import), else the sentence-transformers model."""
-    verify_serving(index_dir, model_dir, expected_model_sha256)  # fail fast, before the model loads
-    index = load_index(index_dir, expected_model_sha256)
+    verify_model(model_dir, expected_model_sha256)
+    index = load_index(index_dir, expected_model_sha256)  # verifies every artifact before reading any
     encoder = index.manifest.get("query_encoder", {})
     embedder: Embedder
     if encoder.get("backend") == "onnx":

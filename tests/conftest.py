@@ -9,13 +9,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import numpy as np
 import pytest
 
@@ -118,47 +116,20 @@ def run_citeqa(*args: str, timeout: float = 120, **env: str) -> subprocess.Compl
 @dataclass
 class Server:
     url: str
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
     log: Path
 
 
 def start_server(index: Path, timeout: float = 90, **env: str) -> Iterator[Server]:
-    """`citeqa serve` on 127.0.0.1 as a real process; yields once /readyz says 200. Its output
-    goes to a file: an unread pipe would fill up with access logs and stall the server."""
+    """`citeqa serve` on 127.0.0.1 as a real process; yields once /readyz says 200."""
+    from eval.load import started
+
     port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="citeqa-serve-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(
-        [*CITEQA, "serve", "--index", str(index), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=citeqa_env(**env),
-        cwd=REPO,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited with {process.returncode}: {Path(log.name).read_text()}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not become ready in time")
-            time.sleep(0.2)
-        yield Server(url, process, Path(log.name))
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        Path(log.name).unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        log = Path(scratch) / "serve.log"
+        command = [*CITEQA, "serve", "--index", str(index), "--host", "127.0.0.1", "--port", str(port)]
+        with started(command, port, REPO, citeqa_env(**env), timeout, log) as running:
+            yield Server(running.url, running.process, log)
 
 
 @pytest.fixture(scope="session")
