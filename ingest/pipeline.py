@@ -126,36 +126,18 @@ def build_index(
             content = IndexContent(
                 documents, chunks, chunk_vectors, sentences, sentence_vectors, chunk_texts, encoder_dir
             )
-            _write(index_dir, content, embedder, settings, retrieval, digest, blocks, duplicates, encoder)
+            manifest_fields = {
+                "model": {
+                    "name": embedder.name,
+                    "sha256": embedder.weights_sha256,
+                    "dimension": embedder.dimension,
+                    "normalized": True,
+                },
+                "ingest": settings.as_dict(),
+                "retrieval": asdict(retrieval),
+                "query_encoder": encoder,
+                "corpus": {"hash": digest, "documents": [d.metadata() for d in documents]},
+                "counts": {"blocks": blocks, "duplicate_blocks_skipped": duplicates},
+            }
+            write_index(index_dir, content, manifest_fields)
     return IngestSummary(len(documents), blocks, len(chunks), duplicates, time.perf_counter() - started, digest)
-
-
-def _write(
-    index_dir: Path,
-    content: IndexContent,
-    embedder: Embedder,
-    settings: IngestSettings,
-    retrieval: RetrievalSettings,
-    digest: str,
-    blocks: int,
-    duplicates: int,
-    encoder: dict[str, Any],
-) -> None:
-    documents = content.documents
-    write_index(
-        index_dir,
-        content,
-        {
-            "model": {
-                "name": embedder.name,
-                "sha256": embedder.weights_sha256,
-                "dimension": embedder.dimension,
-                "normalized": True,
-            },
-            "ingest": settings.as_dict(),
-            "retrieval": asdict(retrieval),
-            "query_encoder": encoder,
-            "corpus": {"hash": digest, "documents": [d.metadata() for d in documents]},
-            "counts": {"blocks": blocks, "duplicate_blocks_skipped": duplicates},
-        },
-    )
