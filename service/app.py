@@ -26,7 +26,6 @@ from service.schemas import (
     AskRequest,
     AskResponse,
     DocumentResponse,
-    Passage,
     Problem,
 )
 from service.settings import Settings, get_settings
@@ -205,10 +204,6 @@ class JSONBytes(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-
-def to_passage(hit: Hit) -> Passage:
-    return Passage.model_validate(passage_dict(hit))
 
 
 def passage_dict(hit: Hit) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from ingest.index_store import load_index
 from ingest.pipeline import build_index
 from service.app import create_app
 from service.retriever import Retriever
+from service.schemas import AskResponse
 from service.settings import Settings
 from tests.conftest import CORPUS, FakeEmbedder
 
@@ -48,6 +49,7 @@ def test_ask_shape_and_exact_citations(client: TestClient) -> None:
     body = response.json()
     assert body["question"] == "Why did ISIS attack Russia?" and body["mode"] == "hybrid"
     assert isinstance(body["answerable"], bool)
+    AskResponse.model_validate(body)  # the documented response model holds every answer
     assert isinstance(body["took_ms"], float)
     assert [p["rank"] for p in body["passages"]] == [1, 2, 3]
     scores = [p["score"] for p in body["passages"]]
