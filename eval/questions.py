@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,18 +54,19 @@ def load_questions(path: Path = DEFAULT_QUESTIONS) -> list[Question]:
     return questions
 
 
+def quote_pattern(quote: str) -> re.Pattern[str]:
+    """The quote's words in order, any run of whitespace between them (a hard-wrapped line or a
+    PDF's line break matches a space)."""
+    return re.compile(r"\s+".join(re.escape(word) for word in quote.split()))
+
+
 def evidence_spans(question: Question, documents: list[Document]) -> list[list[Span]]:
     """For each evidence quote, every place it occurs in the corpus (ground truth only: the
     service's own offsets are never found by searching)."""
     result = []
     for quote in question.evidence:
-        spans = []
-        for document in documents:
-            position = document.text.find(quote)
-            while position >= 0:
-                spans.append(Span(document.doc_id, position, position + len(quote)))
-                position = document.text.find(quote, position + 1)
-        result.append(spans)
+        pattern = quote_pattern(quote)
+        result.append([Span(d.doc_id, m.start(), m.end()) for d in documents for m in pattern.finditer(d.text)])
     return result
 
 

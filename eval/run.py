@@ -11,7 +11,7 @@ from typing import Any
 
 from eval.metrics import Tick, misses, run_system, summarise
 from eval.questions import load_questions
-from eval.systems import langchain_system, retriever_system
+from eval.systems import bm25_system, langchain_system, retriever_system, rrf_system
 from eval.tune import prepare, tune
 from ingest.chunking import ChunkerSettings
 from ingest.embedding import Embedder
@@ -78,7 +78,7 @@ def evaluate(options: EvalOptions, retriever: Retriever) -> tuple[dict[str, Any]
         "corpus_hash": retriever.index.manifest["corpus"]["hash"],
         "retrieval_settings": retriever.index.manifest.get("retrieval"),
     }
-    steps = len(questions) * (len(MODES) + options.baseline + options.tune + len(VARIANTS) * options.variants)
+    steps = len(questions) * (len(MODES) + 3 * options.baseline + options.tune + len(VARIANTS) * options.variants)
     with progress_bar(steps) as progress:
         task = progress.add_task("evaluating", total=steps)
 
@@ -99,6 +99,12 @@ def evaluate(options: EvalOptions, retriever: Retriever) -> tuple[dict[str, Any]
             baseline = langchain_system(documents, options.model_dir)
             progress.update(task, description="LangChain recipe")
             systems["LangChain recipe"] = summarise(run_system(baseline, questions, documents, tick))
+            progress.update(task, description="bm25s, RRF")
+            lexical = bm25_system(documents)
+            systems["bm25s"] = summarise(run_system(lexical, questions, documents, tick))
+            systems["RRF (LangChain + bm25s)"] = summarise(
+                run_system(rrf_system(baseline, lexical), questions, documents, tick)
+            )
         if options.tune:
             progress.update(task, description="tuning")
             report["tuning"] = tune(retriever, prepare(retriever, questions, tick))

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 
 from ingest.documents import Document
-from ingest.sentences import sentence_pieces
+from ingest.sentences import line_pieces, sentence_pieces
 from ingest.structure import Block, BlockKind, parse_blocks
 
 
@@ -49,6 +49,7 @@ class Run:
     section: str | None
     speaker: str | None
     kind: str
+    blocks: tuple[Block, ...] = ()
 
 
 def _content_kind(block: Block) -> str:
@@ -67,9 +68,9 @@ def group_runs(blocks: list[Block]) -> list[Run]:
         key = (block.section, block.speaker, _content_kind(block))
         last = runs[-1] if runs else None
         if previous_indexed and last and (last.section, last.speaker, last.kind) == key:
-            runs[-1] = Run(last.start, block.end, *key)
+            runs[-1] = Run(last.start, block.end, *key, (*last.blocks, block))
         else:
-            runs.append(Run(block.start, block.end, *key))
+            runs.append(Run(block.start, block.end, *key, (block,)))
         previous_indexed = True
     return runs
 
@@ -80,6 +81,28 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+@dataclass(frozen=True)
+class Piece:
+    start: int
+    end: int
+    glue: bool = False  # kept in one passage with the next piece when the two fit
+    sentence: bool = True  # a candidate answer (prose sentences, table rows; not code)
+
+
+def _units(pieces: list[Piece], max_chars: int) -> list[tuple[int, int]]:
+    """Pieces joined by glue into units that fit in max_chars: an introducing sentence with its
+    code block, a table's rows."""
+    units: list[tuple[int, int]] = []
+    first = 0
+    while first < len(pieces):
+        last = first
+        while pieces[last].glue and last + 1 < len(pieces) and pieces[last + 1].end - pieces[first].start <= max_chars:
+            last += 1
+        units.append((pieces[first].start, pieces[last].end))
+        first = last + 1
+    return units
 
 
 def pack_pieces(pieces: list[tuple[int, int]], settings: ChunkerSettings) -> list[tuple[int, int]]:
@@ -101,6 +124,36 @@ def pack_pieces(pieces: list[tuple[int, int]], settings: ChunkerSettings) -> lis
     return windows
 
 
+def block_pieces(text: str, block: Block, max_chars: int) -> list[Piece]:
+    """A block's pieces, offsets into the document: sentences of prose; rows of a table (glued,
+    so a table that fits stays whole); a code block whole (by lines if too long)."""
+    if block.form == "table":
+        rows = line_pieces(block.text, max_chars)
+        return [Piece(block.start + a, block.start + b, glue=True) for a, b in rows]
+    if block.form == "code":
+        lines = line_pieces(block.text, max_chars)
+        if block.end - block.start <= max_chars:
+            return [Piece(block.start, block.end, sentence=False)]
+        return [Piece(block.start + a, block.start + b, glue=True, sentence=False) for a, b in lines]
+    return [Piece(block.start + a, block.start + b) for a, b in sentence_pieces(block.text, max_chars)]
+
+
+def run_pieces(text: str, blocks: list[Block], max_chars: int) -> list[Piece]:
+    pieces: list[Piece] = []
+    for block in blocks:
+        own = block_pieces(text, block, max_chars)
+        if own and pieces and block.form == "code" and pieces[-1].sentence:
+            # The sentence before a code block introduces it: keep them together.
+            pieces[-1] = Piece(pieces[-1].start, pieces[-1].end, glue=True, sentence=True)
+        if pieces and pieces[-1].glue and own and block.form not in ("code", "table"):
+            last = pieces[-1]
+            pieces[-1] = Piece(last.start, last.end, glue=False, sentence=last.sentence)
+        pieces.extend(own)
+    if pieces and pieces[-1].glue:
+        pieces[-1] = Piece(pieces[-1].start, pieces[-1].end, glue=False, sentence=pieces[-1].sentence)
+    return pieces
+
+
 def _names_only_the_speaker(text: str, speaker: str | None) -> bool:
     """A bare attribution line ('Jane Roe:') says nothing the passage's speaker field does not;
     as a candidate answer it would match any question that names the speaker."""
@@ -118,15 +171,14 @@ def chunk_blocks(
     chunks: list[Chunk] = []
     sentences: list[Sentence] = []
     for run in group_runs(blocks):
-        run_text = document.text[run.start : run.end]
-        pieces = sentence_pieces(run_text, settings.max_chars)
+        pieces = run_pieces(document.text, list(run.blocks), settings.max_chars)
         sentences.extend(
-            Sentence(document.doc_id, run.start + a, run.start + b)
-            for a, b in pieces
-            if not _names_only_the_speaker(run_text[a:b], run.speaker)
+            Sentence(document.doc_id, p.start, p.end)
+            for p in pieces
+            if p.sentence and not _names_only_the_speaker(document.text[p.start : p.end], run.speaker)
         )
-        for rel_start, rel_end in pack_pieces(pieces, settings):
-            start, end = _trimmed(document.text, run.start + rel_start, run.start + rel_end)
+        for start, end in pack_pieces(_units(pieces, settings.max_chars), settings):
+            start, end = _trimmed(document.text, start, end)
             if start == end:
                 continue
             text = document.text[start:end]
@@ -151,8 +203,8 @@ def chunk_document(document: Document, settings: ChunkerSettings) -> tuple[list[
 
 
 def chunk_document_with_sentences(
-    document: Document, settings: ChunkerSettings
+    document: Document, settings: ChunkerSettings, chrome: frozenset[str] = frozenset()
 ) -> tuple[list[Block], list[Chunk], list[Sentence]]:
-    blocks = parse_blocks(document.text)
+    blocks = parse_blocks(document.text, document.segments, chrome)
     chunks, sentences = chunk_blocks(document, blocks, settings)
     return blocks, chunks, sentences

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
+import logging
 import re
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.errors import CorpusError
+from ingest.readers import READERS, Parsed, Segment, read_file
 
 DOC_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-TEXT_SUFFIXES = (".txt", ".md")
+log = logging.getLogger("citeqa.ingest")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,20 @@ class Document:
     publisher: str | None = None
     language: str | None = None
     year: int | None = None
+    format: str = "text"
+    pages: tuple[int, ...] = ()  # offset where each page starts, for formats with pages
+    segments: list[Segment] | None = field(default=None, compare=False, repr=False)  # parsing only, not stored
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pages", tuple(self.pages))
+
+    def page_span(self, start: int, end: int) -> tuple[int, int] | None:
+        """First and last page (1-based) of text[start:end], for paged documents."""
+        if not self.pages:
+            return None
+        first = bisect.bisect_right(self.pages, start)
+        last = bisect.bisect_right(self.pages, max(start, end - 1))
+        return first, last
 
     @property
     def sha256(self) -> str:
@@ -37,6 +53,8 @@ class Document:
             "publisher": self.publisher,
             "language": self.language,
             "year": self.year,
+            "format": self.format,
+            "pages": list(self.pages),
         }
 
 
@@ -58,22 +76,14 @@ def _optional_str(meta: dict[str, object], key: str, path: Path) -> str | None:
 
 
 def load_document(path: Path, corpus_dir: Path) -> Document:
-    """Read one text file and its `<stem>.meta.json` sidecar (optional)."""
-    try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    # NFC so that offsets mean the same thing to every reader of the stored text.
-    text = unicodedata.normalize("NFC", text.removeprefix("\ufeff"))
-    if not text.strip():
-        raise CorpusError(f"{path}: document is empty")
+    """Read one file through its format's reader, with its `<stem>.meta.json` sidecar (optional)."""
+    parsed: Parsed = read_file(path)
     meta_path = path.with_name(path.stem + ".meta.json")
     meta = _read_metadata(meta_path) if meta_path.exists() else {}
-    doc_id = meta.get("doc_id", path.stem)
+    doc_id = meta.get("doc_id", _default_id(path, corpus_dir))
     if not isinstance(doc_id, str) or not DOC_ID_PATTERN.match(doc_id):
         raise CorpusError(f"{meta_path}: doc_id must match {DOC_ID_PATTERN.pattern}")
-    title = _optional_str(meta, "title", meta_path) or path.stem
+    title = _optional_str(meta, "title", meta_path) or (parsed.title or "").strip() or path.stem
     year = meta.get("year")
     if year is not None and (not isinstance(year, int) or isinstance(year, bool)):
         raise CorpusError(f"{meta_path}: 'year' must be an integer")
@@ -81,27 +91,70 @@ def load_document(path: Path, corpus_dir: Path) -> Document:
         doc_id=doc_id,
         title=title,
         source=_optional_str(meta, "source", meta_path) or path.relative_to(corpus_dir).as_posix(),
-        text=text,
+        text=parsed.text,
         publisher=_optional_str(meta, "publisher", meta_path),
         language=_optional_str(meta, "language", meta_path),
         year=year,
+        format=parsed.fmt,
+        pages=parsed.pages,
+        segments=parsed.segments,
     )
 
 
-def load_corpus(corpus_dir: Path) -> list[Document]:
-    """Every text document under `corpus_dir`, sorted by path so ingest is deterministic."""
+def _default_id(path: Path, corpus_dir: Path) -> str:
+    """The path below the corpus folder without its suffix ('topics/caching'), made id-safe."""
+    relative = path.relative_to(corpus_dir).with_suffix("").as_posix()
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", relative).strip("-.") or "document"
+    return cleaned[:128]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    documents: list[Document]
+    skipped: list[dict[str, str]]  # {"source", "reason"} for every file that was not indexed
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    return sorted(p for p in corpus_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def read_corpus(corpus_dir: Path) -> Corpus:
+    """Every readable document under `corpus_dir`, sorted by path so ingest is deterministic.
+    A file that cannot be read is skipped whole, named with its reason (logged and recorded in
+    the manifest), never half-indexed; a file of an unknown type is skipped the same way."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder not found: {corpus_dir}")
-    paths = sorted(p for p in corpus_dir.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES)
-    if not paths:
-        raise CorpusError(f"no .txt or .md documents in {corpus_dir}")
-    documents = [load_document(p, corpus_dir) for p in paths]
+    documents: list[Document] = []
+    skipped: list[dict[str, str]] = []
+    for path in corpus_files(corpus_dir):
+        if path.name.endswith(".meta.json"):
+            continue
+        source = path.relative_to(corpus_dir).as_posix()
+        if path.suffix.lower() not in READERS:
+            skipped.append({"source": source, "reason": f"unsupported file type '{path.suffix}'"})
+            continue
+        try:
+            documents.append(load_document(path, corpus_dir))
+        except CorpusError as exc:
+            if "meta.json" in str(exc):
+                raise  # the user's own metadata is wrong: say so rather than skip the document
+            skipped.append({"source": source, "reason": str(exc).removeprefix(f"{path}: ")})
+    for entry in skipped:
+        log.warning("skipped %s: %s", entry["source"], entry["reason"])
+    if not documents:
+        reasons = "; ".join(f"{e['source']}: {e['reason']}" for e in skipped[:3])
+        formats = ", ".join(sorted(READERS))
+        raise CorpusError(f"no readable documents in {corpus_dir} ({formats})" + (f": {reasons}" if reasons else ""))
     seen: dict[str, str] = {}
     for doc in documents:
         if doc.doc_id in seen:
             raise CorpusError(f"duplicate doc_id '{doc.doc_id}' in {seen[doc.doc_id]} and {doc.source}")
         seen[doc.doc_id] = doc.source
-    return documents
+    return Corpus(documents, skipped)
+
+
+def load_corpus(corpus_dir: Path) -> list[Document]:
+    return read_corpus(corpus_dir).documents
 
 
 def corpus_hash(documents: list[Document]) -> str:

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from ingest.chunking import Chunk, ChunkerSettings, Sentence, chunk_document_with_sentences
-from ingest.documents import corpus_hash, load_corpus
+from ingest.documents import Document, corpus_hash, load_corpus, read_corpus
 from ingest.embedding import Embedder, with_context
 from ingest.errors import CiteqaError
 from ingest.index_store import IndexContent, ingest_lock, remove_stale_builds, verify_index, write_index
+from ingest.structure import chrome_keys, typed_spans
 
 Progress = Callable[[str, int, int], None]
 EncoderExport = Callable[[Path], dict[str, Any]]  # writes a query encoder into a folder
@@ -69,6 +70,11 @@ def index_is_current(index_dir: Path, corpus_dir: Path, settings: IngestSettings
         return False
 
 
+def corpus_chrome(documents: list[Document]) -> frozenset[str]:
+    """Blocks that recur across many documents of this corpus (navigation, footers)."""
+    return chrome_keys([[t.span.text for t in typed_spans(d.text, d.segments)] for d in documents])
+
+
 def _embed_in_batches(embedder: Embedder, texts: list[str], stage: str, progress: Progress) -> Any:
     import numpy as np
 
@@ -94,14 +100,16 @@ def build_index(
     started = time.perf_counter()
     with ingest_lock(index_dir):
         remove_stale_builds(index_dir)
-        documents = load_corpus(corpus_dir)
+        corpus = read_corpus(corpus_dir)
+        documents = corpus.documents
+        chrome = corpus_chrome(documents)
         chunks: list[Chunk] = []
         sentences: list[Sentence] = []
         chunk_texts: list[str] = []
         sentence_texts: list[str] = []
         blocks = duplicates = 0
         for number, document in enumerate(documents, 1):
-            doc_blocks, doc_chunks, doc_sentences = chunk_document_with_sentences(document, settings.chunker)
+            doc_blocks, doc_chunks, doc_sentences = chunk_document_with_sentences(document, settings.chunker, chrome)
             blocks += len(doc_blocks)
             duplicates += sum(1 for b in doc_blocks if b.duplicate_of is not None)
             chunks.extend(doc_chunks)
@@ -136,7 +144,11 @@ def build_index(
                 "ingest": settings.as_dict(),
                 "retrieval": asdict(retrieval),
                 "query_encoder": encoder,
-                "corpus": {"hash": digest, "documents": [d.metadata() for d in documents]},
+                "corpus": {
+                    "hash": digest,
+                    "documents": [d.metadata() for d in documents],
+                    "skipped": corpus.skipped,
+                },
                 "counts": {"blocks": blocks, "duplicate_blocks_skipped": duplicates},
             }
             write_index(index_dir, content, manifest_fields)

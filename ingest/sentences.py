@@ -1,48 +1,67 @@
-"""Sentence spans with running offsets, shared by the chunker and the answer highlighter."""
+"""Sentence spans with running offsets, shared by the chunker and the answer highlighter.
+
+pysbd (a rule-based segmenter: abbreviations, initials, numbers, URLs, ellipses) finds the
+sentences. It sees a masked copy of the text of the same length, so its pieces map back to
+offsets one for one: a line break inside a paragraph is a space, and the contents of inline
+code and URLs cannot end a sentence. A blank line always ends one.
+"""
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from typing import Any
 
-# A sentence ends at . ! ? or … (plus closing quotes/brackets), before whitespace and
-# an upper-case letter, digit or opening quote, unless the period closes an abbreviation.
-SENTENCE_END = re.compile(r"(?<=[.!?…])[”\"’')\]]*(?:\s+)(?=[“\"‘'(\[]?[A-Z0-9À-Ý])|\n+")
-ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "gen", "col", "lt", "sgt", "vs", "no", "mt", "ft"}
-INITIALS = re.compile(r"(?:\b[A-Za-z]\.)+$")
-
-
-def _is_abbreviation(text: str, boundary: int) -> bool:
-    """True when the period just before `boundary` ends 'U.S.', 'J.', 'St.' and the like."""
-    head = text[max(0, boundary - 12) : boundary]
-    if not head.endswith("."):
-        return False
-    word = head.split()[-1] if head.split() else ""
-    return bool(INITIALS.search(word)) or word[:-1].casefold() in ABBREVIATIONS
+PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+UNBREAKABLE = re.compile(r"`[^`\n]+`|<?https?://[^\s<>]+|\b[\w.-]+@[\w-]+\.[\w.]+")
+SEPARATORS = ["; ", ", ", " ", ""]  # fallbacks for one sentence longer than the limit
 
 
-# Fallbacks for one sentence longer than the limit; each separator stays at the end of
-# its piece, so the pieces concatenate back to the sentence exactly.
-SEPARATORS = ["; ", ", ", " ", ""]
+@lru_cache(maxsize=1)
+def _segmenter() -> Any:
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def _mask(text: str) -> str:
+    """Same length as `text`: newlines as spaces, periods and such inside code and URLs as 'x'."""
+    masked = text.replace("\r", " ").replace("\n", " ").replace("\t", " ")
+    return UNBREAKABLE.sub(lambda m: re.sub(r"[.!?;:]", "x", m.group(0)), masked)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _paragraph_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    masked = _mask(text[start:end])
+    pieces = _segmenter().segment(masked)
+    if "".join(pieces) != masked:  # pysbd's tiling contract (clean=False); never guess offsets
+        return [(start, end)]
+    spans = []
+    position = start
+    for piece in pieces:
+        a, b = _trim(text, position, position + len(piece))
+        if b > a:
+            spans.append((a, b))
+        position += len(piece)
+    return spans
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence in `text`, whitespace between sentences excluded."""
     spans: list[tuple[int, int]] = []
     position = 0
-    boundaries = [m for m in SENTENCE_END.finditer(text) if "\n" in m.group(0) or not _is_abbreviation(text, m.start())]
-    for match in [*boundaries, None]:
+    for match in [*PARAGRAPH_BREAK.finditer(text), None]:
         end = match.start() if match else len(text)
-        if match and match.group(0)[:1] in "”\"’')]":
-            # Closing marks belong to the sentence they close.
-            end = match.start() + len(match.group(0)) - len(match.group(0).lstrip("”\"’')]"))
-        start = position
-        while start < end and text[start].isspace():
-            start += 1
-        stop = end
-        while stop > start and text[stop - 1].isspace():
-            stop -= 1
-        if stop > start:
-            spans.append((start, stop))
+        a, b = _trim(text, position, end)
+        if b > a:
+            spans.extend(_paragraph_sentences(text, a, b))
         if match:
             position = match.end()
     return spans
@@ -57,7 +76,7 @@ def split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[in
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=max_chars,
         chunk_overlap=0,
-        separators=SEPARATORS,
+        separators=["\n", *SEPARATORS],
         keep_separator="end",
         strip_whitespace=False,
     )
@@ -76,4 +95,16 @@ def sentence_pieces(text: str, max_chars: int) -> list[tuple[int, int]]:
     pieces: list[tuple[int, int]] = []
     for start, end in sentence_spans(text):
         pieces.extend(split_long(text, start, end, max_chars))
+    return pieces
+
+
+def line_pieces(text: str, max_chars: int) -> list[tuple[int, int]]:
+    """Non-blank lines of `text` (table rows, code lines), over-long ones cut."""
+    pieces: list[tuple[int, int]] = []
+    position = 0
+    for line in text.split("\n"):
+        a, b = _trim(text, position, position + len(line))
+        if b > a:
+            pieces.extend(split_long(text, a, b, max_chars))
+        position += len(line) + 1
     return pieces

@@ -1,9 +1,10 @@
-"""Split a document into blocks with exact offsets and classify them by general layout rules.
+"""Classify a document's segments into blocks with exact offsets, by general layout rules.
 
-The rules target interview-shaped articles: section headings, attribution lines that
-name who speaks, quotations running over several paragraphs, pull-quotes that repeat a
-sentence, and boilerplate blocks (glossaries, captions) repeated verbatim. Nothing here
-knows any particular article.
+The rules work on the typed segments a reader reports (or, for plain text, on paragraphs
+found here): headings open sections (a heading path for nested levels); on prose only,
+attribution lines name who speaks, quotations run over several paragraphs, and pull-quotes
+repeating a sentence are not indexed; page chrome (a substantial block repeated, or a block
+repeated across many documents) is indexed once. Nothing here knows any particular text.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ingest.readers import Segment, SegmentKind
+
 OPENING_QUOTES = '“"«„'
 CLOSING_QUOTES = '”"»“'
 HEADING_MAX_CHARS = 120
@@ -20,6 +23,9 @@ HEADING_MAX_WORDS = 16
 ATTRIBUTION_MAX_CHARS = 200
 NAME_MAX_WORDS = 5
 PULL_QUOTE_MIN_WORDS = 6
+BOILERPLATE_MIN_WORDS = 10  # a shorter repeated line ("Returns: boolean") is content, not chrome
+SECTION_SEPARATOR = " › "
+PROSE = {SegmentKind.TEXT, SegmentKind.PARAGRAPH}
 NAME_PARTICLES = {"al", "el", "de", "da", "del", "der", "di", "du", "van", "von", "bin", "ibn", "le", "la"}
 
 
@@ -30,6 +36,7 @@ class BlockKind(StrEnum):
     QUOTE = "quote"
     PULL_QUOTE = "pull_quote"
     BOILERPLATE = "boilerplate"
+    CHROME = "chrome"
 
 
 INDEXED_KINDS = {BlockKind.BODY, BlockKind.ATTRIBUTION, BlockKind.QUOTE, BlockKind.BOILERPLATE}
@@ -44,6 +51,7 @@ class Block:
     section: str | None
     speaker: str | None
     duplicate_of: int | None = None  # index of the first occurrence, for repeated boilerplate
+    form: str = "text"  # the reader's segment kind: text, paragraph, list_item, code, table
 
     @property
     def indexed(self) -> bool:
@@ -180,18 +188,48 @@ class SpeakerRegistry:
         return name
 
 
-def _boilerplate_first_occurrence(spans: list[Span], attribution_like: set[int]) -> dict[int, int]:
-    """Map each repeated block (by normalised text) to its first occurrence's index."""
+def _boilerplate_first_occurrence(
+    spans: list[Span], exempt: set[int], chrome: frozenset[str] = frozenset(), prose: list[bool] | None = None
+) -> dict[int, int]:
+    """Map each block of page chrome to its first occurrence's index: a block repeated in this
+    document that is long enough to be more than a short recurring line, or one that repeats
+    across many documents of the corpus (`chrome`, keys from `chrome_keys`)."""
     keys = [normalise(s.text) for s in spans]
-    counts = Counter(k for i, k in enumerate(keys) if i not in attribution_like)
+    counts = Counter(k for i, k in enumerate(keys) if i not in exempt)
+    repeats = [i not in exempt and counts[key] >= 2 for i, key in enumerate(keys)]
+    prose = prose if prose is not None else [True] * len(spans)
+    # A box of several repeated prose lines (a glossary, a caption with credit) is judged as one
+    # block; a list item, table or code block only by itself (parameter lists repeat by design).
+    substantial: set[int] = set()
+    i = 0
+    while i < len(spans):
+        if not repeats[i]:
+            i += 1
+            continue
+        j = i
+        while prose[i] and j + 1 < len(spans) and repeats[j + 1] and prose[j + 1]:
+            j += 1
+        if sum(len(_words(keys[n])) for n in range(i, j + 1)) >= BOILERPLATE_MIN_WORDS:
+            substantial.update(range(i, j + 1))
+        i = j + 1
     first: dict[str, int] = {}
     result: dict[int, int] = {}
     for i, key in enumerate(keys):
-        if i in attribution_like or counts[key] < 2:
+        if i in exempt or not (i in substantial or key in chrome):
             continue
         first.setdefault(key, i)
         result[i] = first[key]
     return result
+
+
+def chrome_keys(texts_by_document: list[list[str]], min_documents: int = 3) -> frozenset[str]:
+    """Blocks that recur in at least half of the documents (and in `min_documents`): footers,
+    navigation, licence lines."""
+    counts: Counter[str] = Counter()
+    for texts in texts_by_document:
+        counts.update({normalise(t) for t in texts})
+    threshold = max(min_documents, (len(texts_by_document) + 1) // 2)
+    return frozenset(key for key, count in counts.items() if count >= threshold and key)
 
 
 def _quote_close_index(spans: list[Span], start: int, skip: set[int], attributions: set[int]) -> int:
@@ -215,15 +253,51 @@ def _quote_close_index(spans: list[Span], start: int, skip: set[int], attributio
     return start
 
 
-def parse_blocks(text: str) -> list[Block]:
-    """Classify every paragraph of `text`; offsets are the spans' running positions."""
-    spans = split_spans(text)
-    next_texts = [spans[i + 1].text if i + 1 < len(spans) else None for i in range(len(spans))]
+@dataclass(frozen=True)
+class Typed:
+    span: Span
+    kind: SegmentKind
+    level: int = 0
+    name: str | None = None
+
+
+def typed_spans(text: str, segments: list[Segment] | None) -> list[Typed]:
+    if segments is None:
+        return [Typed(span, SegmentKind.TEXT) for span in split_spans(text)]
+    return [Typed(Span(s.start, s.end, text[s.start : s.end]), s.kind, s.level, s.name) for s in segments]
+
+
+class SectionPath:
+    """The open headings, outermost first: a heading closes every open one of its level or deeper."""
+
+    def __init__(self) -> None:
+        self._open: list[tuple[int, str]] = []
+
+    def enter(self, level: int, name: str) -> str:
+        while self._open and self._open[-1][0] >= level:
+            self._open.pop()
+        self._open.append((level, name))
+        return SECTION_SEPARATOR.join(n for _, n in self._open)
+
+
+INFERRED_HEADING_LEVEL = 9  # a heading found by layout inside a structured document: below the real ones
+
+
+def parse_blocks(text: str, segments: list[Segment] | None = None, chrome: frozenset[str] = frozenset()) -> list[Block]:
+    """Classify every segment of `text` (its paragraphs, for plain text); offsets are the
+    segments' running positions."""
+    typed = typed_spans(text, segments)
+    spans = [t.span for t in typed]
+    prose = [t.kind in PROSE for t in typed]
+    next_texts = [spans[i + 1].text if i + 1 < len(spans) and prose[i + 1] else None for i in range(len(spans))]
     attribution_names = {
-        i: name for i, s in enumerate(spans) if (name := attribution_speaker(s.text, next_texts[i])) is not None
+        i: name
+        for i, s in enumerate(spans)
+        if prose[i] and (name := attribution_speaker(s.text, next_texts[i])) is not None
     }
-    repeated = _boilerplate_first_occurrence(spans, set(attribution_names))
-    body_keys = [normalise(s.text) for i, s in enumerate(spans) if i not in repeated]
+    chrome_spans = {i for i, t in enumerate(typed) if t.kind is SegmentKind.CHROME}
+    repeated = _boilerplate_first_occurrence(spans, set(attribution_names) | chrome_spans, chrome, prose)
+    body_keys = [normalise(s.text) for i, s in enumerate(spans) if i not in repeated and prose[i]]
 
     def repeats_body_sentence(i: int) -> bool:
         key = normalise(spans[i].text).rstrip("?!.")
@@ -232,21 +306,29 @@ def parse_blocks(text: str) -> list[Block]:
         own = normalise(spans[i].text)
         return any(key in other and other != own for other in body_keys)
 
-    heading_like = {i for i, s in enumerate(spans) if is_heading_like(s.text) and i not in attribution_names}
-    skip_inside_quote = set(repeated) | heading_like
+    declared = {i for i, t in enumerate(typed) if t.kind is SegmentKind.HEADING}
+    inferred = {
+        i
+        for i, t in enumerate(typed)
+        if t.kind is SegmentKind.TEXT and is_heading_like(t.span.text) and i not in attribution_names
+    }
+    skip_inside_quote = set(repeated) | declared | inferred | chrome_spans
 
     blocks: list[Block] = []
     registry = SpeakerRegistry()
+    path = SectionPath()
     section: str | None = None
     speaker: str | None = None  # set by an attribution line, consumed by the quotation
     quote_speaker: str | None = None
     quote_close = -1
-    for i, span in enumerate(spans):
+    for i, (item, span) in enumerate(zip(typed, spans, strict=True)):
         kind: BlockKind
         block_speaker: str | None = None
         duplicate_of = repeated.get(i)
         in_quote = quote_close >= i
-        if duplicate_of is not None:
+        if i in chrome_spans:
+            kind = BlockKind.CHROME
+        elif duplicate_of is not None:
             kind = BlockKind.BOILERPLATE
             if duplicate_of == i:
                 duplicate_of = None
@@ -255,19 +337,25 @@ def parse_blocks(text: str) -> list[Block]:
             speaker = registry.resolve(attribution_names[i])
             block_speaker = speaker
             quote_close = -1
-        elif i in heading_like:
+        elif i in declared:
+            kind = BlockKind.HEADING
+            section = path.enter(item.level, item.name or span.text)
+            speaker = quote_speaker = None
+            quote_close = -1
+        elif i in inferred:
             after_boilerplate = i > 0 and (i - 1) in repeated
             if in_quote or after_boilerplate or repeats_body_sentence(i):
                 kind = BlockKind.PULL_QUOTE
                 block_speaker = quote_speaker if in_quote else None
             else:
                 kind = BlockKind.HEADING
-                section = span.text
+                level = 1 if segments is None else INFERRED_HEADING_LEVEL
+                section = path.enter(level, " ".join(span.text.split()))
                 speaker = None
-        elif in_quote:
+        elif in_quote and prose[i]:
             kind = BlockKind.QUOTE
             block_speaker = quote_speaker
-        elif opens_quote(span.text) and speaker is not None:
+        elif prose[i] and opens_quote(span.text) and speaker is not None:
             kind = BlockKind.QUOTE
             quote_speaker = block_speaker = speaker
             quote_close = _quote_close_index(spans, i, skip_inside_quote, set(attribution_names))
@@ -275,5 +363,7 @@ def parse_blocks(text: str) -> list[Block]:
         else:
             kind = BlockKind.BODY
             speaker = None
-        blocks.append(Block(span.start, span.end, span.text, kind, section, block_speaker, duplicate_of))
+        blocks.append(
+            Block(span.start, span.end, span.text, kind, section, block_speaker, duplicate_of, item.kind.value)
+        )
     return blocks

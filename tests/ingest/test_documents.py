@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.documents import corpus_hash, load_corpus
+from ingest.documents import corpus_hash, load_corpus, read_corpus
 from ingest.errors import CorpusError
 
 
@@ -42,10 +42,31 @@ def test_hash_is_stable_and_sensitive(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("x.txt", b"\xff\xfe bad", "not valid UTF-8"),
+        ("x.txt", b"   \n", "empty"),
+        ("x.md", b"ok\x00\x01", "binary"),
+        ("x.pdf", b"%PDF-1.4 truncated nonsense", "PDF"),
+        ("x.html", b"<html><head><title>T</title></head><body><script>var a = 1;</script></body></html>", "no text"),
+        ("x.docx", b"PK\x03\x04", "unsupported file type"),
+    ],
+)
+def test_unreadable_files_are_skipped_whole_and_named(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    write(tmp_path, "good.txt", "A good document.")
+    (tmp_path / name).write_bytes(content)
+    corpus = read_corpus(tmp_path)
+    assert [d.doc_id for d in corpus.documents] == ["good"]
+    [skipped] = corpus.skipped
+    assert skipped["source"] == name and message in skipped["reason"], skipped
+    (tmp_path / "good.txt").unlink()
+    with pytest.raises(CorpusError, match=f"no readable documents.*{name}.*{message}"):
+        load_corpus(tmp_path)
+
+
+@pytest.mark.parametrize(
     ("content", "meta", "message"),
     [
-        (b"\xff\xfe bad", None, "not valid UTF-8"),
-        (b"   \n", None, "empty"),
         (b"ok", {"doc_id": "../escape"}, "doc_id must match"),
         (b"ok", {"year": "2024"}, "'year' must be an integer"),
     ],
@@ -63,7 +84,7 @@ def test_bad_documents_are_refused_clearly(
 def test_missing_and_empty_corpus(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="not found"):
         load_corpus(tmp_path / "nope")
-    with pytest.raises(CorpusError, match="no .txt"):
+    with pytest.raises(CorpusError, match="no readable documents"):
         load_corpus(tmp_path)
 
 

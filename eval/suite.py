@@ -1,0 +1,117 @@
+"""The evaluation on every corpus: the article and real corpora nobody on the project wrote.
+
+Each corpus is indexed as `citeqa ingest` would (real model, ONNX query encoder), then its
+hand-written questions go through the service's Retriever and the baselines in one run.
+One corpus is held out: its questions were never looked at while tuning.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eval.run import EvalOptions, evaluate
+
+EVAL_DIR = Path(__file__).resolve().parent
+REPO = EVAL_DIR.parent
+
+
+@dataclass(frozen=True)
+class EvalCorpus:
+    name: str
+    corpus: Path
+    questions: Path
+    description: str
+    held_out: bool = False
+
+
+SUITE = [
+    EvalCorpus("article", REPO / "corpus", EVAL_DIR / "questions.jsonl", "The Insider article (plain text)"),
+    EvalCorpus(
+        "pip-docs", EVAL_DIR / "corpora/pip-docs", EVAL_DIR / "questions/pip-docs.jsonl", "pip 25.3 docs (Markdown)"
+    ),
+    EvalCorpus(
+        "mkdocs-html",
+        EVAL_DIR / "corpora/mkdocs-html",
+        EVAL_DIR / "questions/mkdocs-html.jsonl",
+        "MkDocs 1.4.2 docs (HTML)",
+    ),
+    EvalCorpus(
+        "fhs-pdf",
+        EVAL_DIR / "corpora/fhs-pdf",
+        EVAL_DIR / "questions/fhs-pdf.jsonl",
+        "Filesystem Hierarchy Standard 3.0 (PDF)",
+        held_out=True,
+    ),
+]
+BY_NAME = {c.name: c for c in SUITE}
+
+
+def build_eval_index(corpus: Path, target: Path, model_dir: Path) -> None:
+    from ingest.embedding import SentenceTransformerEmbedder
+    from ingest.onnx_model import export_onnx
+    from ingest.pipeline import IngestSettings, build_index
+
+    build_index(
+        corpus,
+        target,
+        SentenceTransformerEmbedder(model_dir),
+        IngestSettings(onnx_encoder=True),
+        export_encoder=lambda folder: export_onnx(model_dir, folder),
+    )
+
+
+def evaluate_corpus(entry: EvalCorpus, index_dir: Path, out: Path, model_dir: Path) -> dict[str, Any]:
+    from ingest.embedding import MODEL_SHA256
+    from service.retriever import open_retriever
+
+    retriever = open_retriever(index_dir, model_dir, MODEL_SHA256)
+    options = EvalOptions(index_dir, entry.corpus, entry.questions, out / entry.name, model_dir, baseline=True)
+    report, _ = evaluate(options, retriever)
+    report["corpus"] = {"name": entry.name, "description": entry.description, "held_out": entry.held_out}
+    return report
+
+
+SUITE_COLUMNS = [
+    ("recall@1", "R@1"),
+    ("recall@5", "R@5"),
+    ("mrr@10", "MRR@10"),
+    ("answer_hit@1", "answer@1"),
+    ("no_answer_recall", "off-topic flagged"),
+    ("answerable_wrongly_flagged", "answerable flagged"),
+]
+
+
+def suite_table(reports: dict[str, dict[str, Any]]) -> str:
+    from eval.report import _cell
+
+    lines = [
+        "| corpus | system | " + " | ".join(label for _, label in SUITE_COLUMNS) + " |",
+        "|---|---|" + "---:|" * len(SUITE_COLUMNS),
+    ]
+    for name, report in reports.items():
+        label = name + (" (held out)" if report["corpus"]["held_out"] else "")
+        for system, summary in report["systems"].items():
+            if system in ("citeqa dense", "citeqa lexical"):
+                continue
+            cells = " | ".join(_cell(summary.get(key)) for key, _ in SUITE_COLUMNS)
+            lines.append(f"| {label} | {system} | {cells} |")
+    return "\n".join(lines)
+
+
+def run_suite(out: Path, model_dir: Path, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    out.mkdir(parents=True, exist_ok=True)
+    reports: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="citeqa-suite-") as scratch:
+        for entry in SUITE:
+            if names and entry.name not in names:
+                continue
+            index_dir = Path(scratch) / entry.name
+            build_eval_index(entry.corpus, index_dir, model_dir)
+            reports[entry.name] = evaluate_corpus(entry, index_dir, out, model_dir)
+    (out / "suite.json").write_text(json.dumps(reports, indent=2, default=str), encoding="utf-8")
+    (out / "suite.md").write_text("# citeqa on every corpus\n\n" + suite_table(reports) + "\n", encoding="utf-8")
+    return reports

@@ -1,0 +1,320 @@
+"""One reader per format: a file in, the document's text and its typed segments out.
+
+Each reader decides what the document's text is (the source itself for .txt and .md, the
+extracted main content for .html, the pages' text for .pdf) and reports segments as offsets
+into that text, tracked while parsing. Chunking, embedding and citations never ask which
+format they are looking at.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import CorpusError
+
+
+class SegmentKind(StrEnum):
+    TEXT = "text"  # plain text: the layout rules decide what it is (heading, attribution, body)
+    HEADING = "heading"
+    PARAGRAPH = "paragraph"
+    LIST_ITEM = "list_item"
+    CODE = "code"
+    TABLE = "table"
+    CHROME = "chrome"  # running headers, page numbers: kept in the text, never indexed
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: int
+    end: int
+    kind: SegmentKind
+    level: int = 0  # heading level, 1 for a document title
+    name: str | None = None  # a heading's plain text (markup removed)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    text: str
+    fmt: str
+    segments: list[Segment] | None  # None: plain text, split and classified by the layout rules
+    title: str | None = None
+    pages: tuple[int, ...] = ()  # offset where each page starts (PDF)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def decode_utf8(raw: bytes, path: Path) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    if "\x00" in text:
+        raise CorpusError(f"{path}: binary content (NUL bytes), not a text document")
+    # NFC so that offsets mean the same thing to every reader of the stored text.
+    return unicodedata.normalize("NFC", text.removeprefix("\ufeff"))
+
+
+def read_text(raw: bytes, path: Path) -> Parsed:
+    return Parsed(decode_utf8(raw, path), "text", None)
+
+
+# --- Markdown ------------------------------------------------------------------------------
+
+_BLOCK_KINDS = {
+    "paragraph_open": SegmentKind.PARAGRAPH,
+    "fence": SegmentKind.CODE,
+    "code_block": SegmentKind.CODE,
+    "table_open": SegmentKind.TABLE,
+    "blockquote_open": SegmentKind.PARAGRAPH,
+}
+
+
+def _markdown_parser() -> Any:
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.front_matter import front_matter_plugin
+
+    return MarkdownIt("commonmark").enable("table").use(front_matter_plugin)
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    starts.extend(m.end() for m in re.finditer(r"\n", text))
+    starts.append(len(text))
+    return starts
+
+
+def _plain_inline(token: Any) -> str:
+    parts = [child.content for child in (token.children or []) if child.type in ("text", "code_inline")]
+    return re.sub(r"\s+", " ", "".join(parts)).strip()
+
+
+def _heading_span(text: str, start: int, end: int, markup: str) -> tuple[int, int]:
+    """The heading's words within its source lines: without '#' markers or a setext underline."""
+    if markup.startswith("#"):
+        line = text[start:end]
+        lead = re.match(r" {0,3}#{1,6}[ \t]*", line)
+        body_start = start + (lead.end() if lead else 0)
+        trail = re.search(r"(?:[ \t]+#+)?[ \t]*\n?$", text[body_start:end])
+        body_end = body_start + (trail.start() if trail else end - body_start)
+        return body_start, max(body_start, body_end)
+    underline = text.rfind("\n", start, end - 1)  # the last source line is the ===/--- underline
+    return start, underline if underline > start else end
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def markdown_segments(text: str) -> tuple[list[Segment], str | None, dict[str, Any]]:
+    """Block segments of a CommonMark/GFM text from markdown-it's source line maps. Front
+    matter, HTML blocks (comments included) and link reference definitions produce no
+    segment, so they are never indexed; the text itself stays the source, offsets exact."""
+    tokens = _markdown_parser().parse(text)
+    lines = _line_starts(text)
+    segments: list[Segment] = []
+    front: dict[str, Any] = {}
+    first_h1: str | None = None
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.type == "front_matter":
+            front = _front_matter(token.content)
+        elif token.type == "list_item_open" and token.level == 1 and token.map:
+            start, end = _trim(text, lines[token.map[0]], lines[token.map[1]])
+            if end > start:
+                segments.append(Segment(start, end, SegmentKind.LIST_ITEM))
+        elif token.map and token.level == 0:
+            start, end = lines[token.map[0]], lines[token.map[1]]
+            if token.type == "heading_open":
+                name = _plain_inline(tokens[i + 1])
+                start, end = _trim(text, *_heading_span(text, start, end, token.markup))
+                level = int(token.tag[1])
+                if level == 1 and first_h1 is None:
+                    first_h1 = name
+                if end > start and name:
+                    segments.append(Segment(start, end, SegmentKind.HEADING, level, name))
+            elif token.type in _BLOCK_KINDS:
+                kind = _BLOCK_KINDS[token.type]
+                if token.type == "fence" and token.info.strip().startswith("{"):
+                    kind = SegmentKind.PARAGRAPH  # a MyST directive ({note}, {tip}...): prose in a fence
+                start, end = _trim(text, start, end)
+                if end > start:
+                    segments.append(Segment(start, end, kind))
+        i += 1
+    return segments, front.get("title") if isinstance(front.get("title"), str) else first_h1, front
+
+
+def _front_matter(content: str) -> dict[str, Any]:
+    try:
+        import yaml
+
+        data = yaml.safe_load(content)
+    except Exception:  # front matter that is not YAML is simply not metadata
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_markdown(raw: bytes, path: Path) -> Parsed:
+    text = decode_utf8(raw, path)
+    segments, title, front = markdown_segments(text)
+    return Parsed(text, "markdown", segments, title, metadata=front)
+
+
+# --- HTML ----------------------------------------------------------------------------------
+
+
+def read_html(raw: bytes, path: Path) -> Parsed:
+    """Main content by trafilatura (navigation, footers and scripts out), as Markdown: that
+    extracted text is the document's text, and its structure is read like any Markdown."""
+    import trafilatura
+
+    html = decode_utf8(raw, path)
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+    extracted = trafilatura.extract(
+        html,
+        output_format="markdown",
+        include_formatting=True,
+        include_tables=True,
+        include_links=False,
+        include_comments=False,
+        favor_recall=True,
+    )
+    text = unicodedata.normalize("NFC", extracted or "")
+    metadata = trafilatura.extract_metadata(html)
+    title = metadata.title if metadata is not None and metadata.title else None
+    segments, first_heading, _ = markdown_segments(text)
+    return Parsed(text, "html", segments, title or first_heading)
+
+
+# --- PDF -----------------------------------------------------------------------------------
+
+NUMBERED_HEADING = re.compile(r"^(?:Chapter|Appendix|Part|Section)\s+[\dA-Z]+[.:]?\s+\S|^\d+(?:\.\d+)*\.?\s+[A-Z/]")
+TOC_LINE = re.compile(r"(?:\.\s?){3,}\s*\d+$")
+PAGE_NUMBER = re.compile(r"^(?:page\s+)?[\divxlc]+(?:\s*(?:/|of)\s*\d+)?$", re.I)
+
+
+def _is_numbered_heading(line: str) -> bool:
+    """'3.4. /boot : Static files', 'Chapter 2. The Filesystem'; not a table-of-contents line."""
+    return (
+        bool(NUMBERED_HEADING.match(line)) and len(line) <= 100 and line[-1] not in ".,;" and not TOC_LINE.search(line)
+    )
+
+
+def _pdf_pages(raw: bytes, path: Path) -> tuple[list[str], str | None]:
+    import pypdf
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted:
+            raise CorpusError(f"{path}: encrypted PDF")
+        pages = [unicodedata.normalize("NFC", page.extract_text() or "") for page in reader.pages]
+        title = reader.metadata.title if reader.metadata else None
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise CorpusError(f"{path}: unreadable PDF ({exc})") from exc
+    return [p.replace("\x00", "") for p in pages], title if isinstance(title, str) and title.strip() else None
+
+
+def _pdf_lines(page: str, offset: int) -> list[tuple[int, int]]:
+    spans = []
+    position = 0
+    for line in page.split("\n"):
+        start, end = _trim(page, position, position + len(line))
+        if end > start:
+            spans.append((offset + start, offset + end))
+        position += len(line) + 1
+    return spans
+
+
+def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
+    """Lines grouped into paragraphs: a paragraph ends at a line that ends a sentence and is
+    clearly shorter than the page's full lines, or before a numbered heading. Lines that open
+    many pages alike (running heads) and bare page numbers are chrome."""
+    bounds = [*pages, len(text)]
+    page_lines = [_pdf_lines(text[bounds[p] : bounds[p + 1]], bounds[p]) for p in range(len(pages))]
+    heads = Counter(text[a:b] for lines in page_lines for a, b in lines[:2])
+    running = {head for head, count in heads.items() if count >= max(3, len(pages) // 5)}
+    segments: list[Segment] = []
+    for lines in page_lines:
+        full = max((b - a for a, b in lines), default=0)
+        paragraph: tuple[int, int] | None = None
+        for number, (a, b) in enumerate(lines):
+            line = text[a:b]
+            if number < 2 and (line in running or PAGE_NUMBER.match(line)):
+                segments.append(Segment(a, b, SegmentKind.CHROME))
+                continue
+            if (
+                NUMBERED_HEADING.match(line)
+                and len(line) <= 100
+                and line[-1] not in ".,;"
+                and not TOC_LINE.search(line)
+            ):
+                if paragraph:
+                    segments.append(Segment(*paragraph, SegmentKind.TEXT))
+                    paragraph = None
+                name = re.sub(r"\s+", " ", line)
+                level = 1 if line.startswith(("Chapter", "Appendix", "Part")) else line.split()[0].count(".") + 1
+                segments.append(Segment(a, b, SegmentKind.HEADING, level, name))
+                continue
+            paragraph = (paragraph[0], b) if paragraph else (a, b)
+            if line[-1] in ".:!?" and b - a < 0.8 * full:
+                segments.append(Segment(*paragraph, SegmentKind.TEXT))
+                paragraph = None
+        if paragraph:
+            segments.append(Segment(*paragraph, SegmentKind.TEXT))
+    return segments
+
+
+def read_pdf(raw: bytes, path: Path) -> Parsed:
+    pages, title = _pdf_pages(raw, path)
+    starts: list[int] = []
+    parts: list[str] = []
+    position = 0
+    for page in pages:
+        starts.append(position)
+        parts.append(page)
+        position += len(page) + 2
+    text = "\n\n".join(parts)
+    if not text.strip():
+        raise CorpusError(f"{path}: no extractable text (a scanned or image-only PDF?)")
+    return Parsed(text, "pdf", pdf_segments(text, tuple(starts)), title, tuple(starts))
+
+
+Reader = Callable[[bytes, Path], Parsed]
+READERS: dict[str, Reader] = {
+    ".txt": read_text,
+    ".md": read_markdown,
+    ".markdown": read_markdown,
+    ".html": read_html,
+    ".htm": read_html,
+    ".pdf": read_pdf,
+}
+
+
+def read_file(path: Path) -> Parsed:
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise CorpusError(f"{path}: unsupported file type '{path.suffix}'")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from exc
+    if not raw.strip():
+        raise CorpusError(f"{path}: document is empty")
+    parsed = reader(raw, path)
+    if not parsed.text.strip():
+        raise CorpusError(f"{path}: no text to index")
+    return parsed
