@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,6 @@ from ingest.errors import CorpusError
 from ingest.readers import READERS, Parsed, Segment, read_file
 
 DOC_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-log = logging.getLogger("citeqa.ingest")
 
 
 @dataclass(frozen=True)
@@ -139,8 +137,6 @@ def read_corpus(corpus_dir: Path) -> Corpus:
             if "meta.json" in str(exc):
                 raise  # the user's own metadata is wrong: say so rather than skip the document
             skipped.append({"source": source, "reason": str(exc).removeprefix(f"{path}: ")})
-    for entry in skipped:
-        log.warning("skipped %s: %s", entry["source"], entry["reason"])
     if not documents:
         reasons = "; ".join(f"{e['source']}: {e['reason']}" for e in skipped[:3])
         formats = ", ".join(sorted(READERS))

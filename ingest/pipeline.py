@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.calibration import calibrate
 from ingest.chunking import Chunk, ChunkerSettings, Sentence, chunk_document_with_sentences
 from ingest.documents import Document, corpus_hash, load_corpus, read_corpus
 from ingest.embedding import Embedder, with_context
@@ -27,7 +28,7 @@ class RetrievalSettings:
     dense_weight: float = 0.5
     sentence_weight: float = 0.4
     lexical_weight: float = 0.1
-    answerable_threshold: float = 0.24
+    answerable_threshold: float = 0.24  # replaced at ingest by the index's own calibration
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,6 @@ def build_index(
     export_encoder: EncoderExport | None = None,
 ) -> IngestSummary:
     settings = settings or IngestSettings()
-    retrieval = retrieval or RetrievalSettings()
     started = time.perf_counter()
     with ingest_lock(index_dir):
         remove_stale_builds(index_dir)
@@ -122,6 +122,9 @@ def build_index(
             progress("parse", number, len(documents))
         chunk_vectors = _embed_in_batches(embedder, chunk_texts, "embed passages", progress)
         sentence_vectors = _embed_in_batches(embedder, sentence_texts, "embed sentences", progress)
+        calibration = calibrate(embedder, chunk_vectors, sentence_vectors, chunk_texts)
+        if retrieval is None:
+            retrieval = RetrievalSettings(answerable_threshold=calibration["threshold"])
         digest = corpus_hash(documents)
         with tempfile.TemporaryDirectory(prefix=f".{index_dir.name}.encoder-", dir=index_dir.parent) as scratch:
             encoder: dict[str, Any] = {"backend": "model"}
@@ -143,6 +146,7 @@ def build_index(
                 },
                 "ingest": settings.as_dict(),
                 "retrieval": asdict(retrieval),
+                "calibration": calibration,
                 "query_encoder": encoder,
                 "corpus": {
                     "hash": digest,

@@ -175,6 +175,21 @@ def read_markdown(raw: bytes, path: Path) -> Parsed:
 # --- HTML ----------------------------------------------------------------------------------
 
 
+def _html_title(html: str) -> str | None:
+    """The page's <title>, else the title trafilatura finds in its metadata."""
+    import lxml.html
+    import trafilatura
+
+    try:
+        element = lxml.html.document_fromstring(html).find(".//title")
+    except Exception:  # lxml refuses documents it cannot parse at all; fall back below
+        element = None
+    if element is not None and element.text_content().strip():
+        return " ".join(element.text_content().split())
+    metadata = trafilatura.extract_metadata(html)
+    return metadata.title if metadata is not None and metadata.title else None
+
+
 def read_html(raw: bytes, path: Path) -> Parsed:
     """Main content by trafilatura (navigation, footers and scripts out), as Markdown: that
     extracted text is the document's text, and its structure is read like any Markdown."""
@@ -192,8 +207,7 @@ def read_html(raw: bytes, path: Path) -> Parsed:
         favor_recall=True,
     )
     text = unicodedata.normalize("NFC", extracted or "")
-    metadata = trafilatura.extract_metadata(html)
-    title = metadata.title if metadata is not None and metadata.title else None
+    title = _html_title(html)
     segments, first_heading, _ = markdown_segments(text)
     return Parsed(text, "html", segments, title or first_heading)
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,13 +32,15 @@ def _fail(message: str) -> int:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.chunking import ChunkerSettings
-    from ingest.documents import load_corpus
+    from ingest.documents import read_corpus
     from ingest.embedding import verify_model
     from ingest.index_store import ingest_lock
     from ingest.pipeline import IngestSettings, build_index, index_is_current
 
     ingest_settings = IngestSettings(ChunkerSettings(args.max_chars, args.overlap), onnx_encoder=not args.no_onnx)
-    load_corpus(args.corpus)  # a bad corpus, or a running ingest, is reported before the model loads
+    corpus = read_corpus(args.corpus)  # a bad corpus, or a running ingest, is reported before the model loads
+    for entry in corpus.skipped:
+        print(f"citeqa: skipped {entry['source']}: {entry['reason']}", file=sys.stderr)
     with ingest_lock(args.index):
         pass
     model_dir = settings.resolved_model_path()
@@ -46,30 +49,41 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         print(f"index {args.index} is up to date with {args.corpus}; nothing to do")
         return 0
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
 
     from ingest.embedding import SentenceTransformerEmbedder
+    from ingest.pipeline import IngestSummary, Progress
+    from ingest.progress import LogProgress
 
     console = Console(stderr=True)
     with console.status("loading the embedding model…"):
         embedder = SentenceTransformerEmbedder(model_dir, settings.model_sha256)
-    columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
-        tasks: dict[str, TaskID] = {}
+    export = None
+    if not args.no_onnx:
+        from ingest.onnx_model import export_onnx
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        export = None
-        if not args.no_onnx:
-            from ingest.onnx_model import export_onnx
-
-            def export(folder: Path) -> dict[str, object]:
+        def export(folder: Path) -> dict[str, object]:
+            with warnings.catch_warnings():  # the exporter's TracerWarnings say nothing to a user
+                warnings.simplefilter("ignore")
                 return export_onnx(model_dir, folder)
 
-        summary = build_index(args.corpus, args.index, embedder, ingest_settings, progress, export_encoder=export)
+    def build(progress: Progress) -> IngestSummary:
+        return build_index(args.corpus, args.index, embedder, ingest_settings, progress, export_encoder=export)
+
+    if not console.is_terminal:
+        summary = build(LogProgress())
+    else:
+        columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with RichProgress(*columns, console=console) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            summary = build(progress)
     print(
         f"indexed {summary.documents} document(s): {summary.blocks} blocks, {summary.chunks} chunks, "
         f"{summary.duplicates_skipped} duplicate blocks skipped, in {summary.seconds:.1f}s → {args.index}"

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest.calibration import confidence as answer_confidence
 from ingest.chunking import Chunk, Sentence
 from ingest.documents import Document
 from ingest.embedding import Embedder, SentenceTransformerEmbedder, verify_model
@@ -194,7 +195,7 @@ class Retriever:
         # A question can resemble the corpus in embedding space ("Moscow" in a question about a
         # TV tower) yet use words the corpus never does; both have to hold for an answer.
         similarity = max([*signals.dense.values(), *signals.sentence_scores.values()], default=0.0)
-        confidence = similarity * signals.coverage
+        confidence = answer_confidence(similarity, signals.coverage)
         return Answer(kept, confidence >= self.settings.answerable_threshold, confidence)
 
     def search(self, question: str, k: int = 5, mode: str = DEFAULT_MODE) -> list[Hit]:
