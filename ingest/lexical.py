@@ -17,7 +17,9 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
-TOKEN = re.compile(r"(?u)\b\w\w+\b")
+# Words of two or more letters or digits; "_" separates words, so `edit_uri` and an escaped
+# `edit\_uri` (as Markdown renderers write it) give the same tokens.
+TOKEN = re.compile(r"[^\W_]{2,}")
 
 
 @lru_cache(maxsize=1)
