@@ -48,6 +48,7 @@ test: lint typecheck
 
 eval: install-dev index
 	$(BIN)/citeqa eval --index $(INDEX) --corpus $(CORPUS) --out docs/eval --tune --variants
+	$(BIN)/citeqa eval --suite --out docs/eval
 
 screenshot: install-dev
 	CITEQA_SCREENSHOT_DIR=docs $(BIN)/pytest -q tests/service/test_browser.py -k highlight

@@ -102,14 +102,17 @@ def suite_table(reports: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run_suite(out: Path, model_dir: Path, names: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def run_suite(
+    out: Path, model_dir: Path, names: list[str] | None = None, index_root: Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """Index and evaluate each corpus; the indexes go to `index_root/<name>` (kept) or a scratch folder."""
     out.mkdir(parents=True, exist_ok=True)
     reports: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="citeqa-suite-") as scratch:
         for entry in SUITE:
             if names and entry.name not in names:
                 continue
-            index_dir = Path(scratch) / entry.name
+            index_dir = (index_root or Path(scratch)) / entry.name
             build_eval_index(entry.corpus, index_dir, model_dir)
             reports[entry.name] = evaluate_corpus(entry, index_dir, out, model_dir)
     (out / "suite.json").write_text(json.dumps(reports, indent=2, default=str), encoding="utf-8")

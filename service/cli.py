@@ -179,6 +179,18 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from service.retriever import open_retriever
 
     model_dir = settings.resolved_model_path()
+    if args.suite is not None:
+        from eval.suite import BY_NAME, run_suite
+
+        unknown = [name for name in args.suite if name not in BY_NAME]
+        if unknown:
+            return _fail(f"unknown corpus {', '.join(unknown)} (choose from {', '.join(BY_NAME)})")
+        reports = run_suite(args.out, model_dir, args.suite or None)
+        for name, report in reports.items():
+            hybrid = report["systems"]["citeqa hybrid"]
+            print(f"{name}: R@5 {hybrid['recall@5']:.3f}, MRR@10 {hybrid['mrr@10']:.3f}")
+        print(f"wrote {args.out / 'suite.md'} and {args.out / 'suite.json'}")
+        return 0
     retriever = open_retriever(args.index, model_dir, settings.model_sha256)
     options = EvalOptions(
         index=args.index,
@@ -285,6 +297,12 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     evaluation.add_argument("--no-baseline", action="store_true", help="skip the LangChain recipe")
     evaluation.add_argument("--tune", action="store_true", help="grid-search fusion weights, calibrate 'no answer'")
     evaluation.add_argument("--variants", action="store_true", help="also measure chunking/context variants")
+    evaluation.add_argument(
+        "--suite",
+        nargs="*",
+        metavar="CORPUS",
+        help="index and evaluate every evaluation corpus (or those named: article, pip-docs, mkdocs-html, fhs-pdf)",
+    )
     evaluation.set_defaults(run=cmd_eval)
 
     bench = sub.add_parser(
