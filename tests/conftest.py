@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
+FHS_PDF = REPO / "eval" / "corpora" / "fhs-pdf" / "fhs-3.0.pdf"
+HARBOUR_MD = (
+    "# Harbour records\n\n## Silting\n\nThe harbour of Port Example silted up in 1820 and the merchants moved north.\n"
+)
 CITEQA = [sys.executable, "-m", "service.cli"]
 
 
@@ -59,6 +64,27 @@ def fake_embedder() -> FakeEmbedder:
 @pytest.fixture(scope="session")
 def article() -> Document:
     return load_corpus(CORPUS)[0]
+
+
+@pytest.fixture(scope="session")
+def mixed_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three formats: the article (text, speakers), FHS 3.0 (a 50-page PDF, deep sections) and a
+    one-passage Markdown note that no question about the other two brings near the top."""
+    corpus = tmp_path_factory.mktemp("mixed") / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(FHS_PDF, corpus / FHS_PDF.name)
+    (corpus / "harbour.md").write_text(HARBOUR_MD, encoding="utf-8")
+    return corpus
+
+
+@pytest.fixture(scope="session")
+def mixed_index(mixed_corpus: Path) -> Path:
+    """`mixed_corpus` indexed with the fake embedder (about two seconds)."""
+    from ingest.pipeline import build_index
+
+    target = mixed_corpus.parent / "index"
+    build_index(mixed_corpus, target, FakeEmbedder())
+    return target
 
 
 @pytest.fixture(scope="session")
