@@ -35,9 +35,11 @@ def fake_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class SlowRetriever(Retriever):
     delay_s = 0.0
 
-    def answer(self, question: str, k: int = 5, mode: str = "hybrid", signals: Any = None) -> Answer:
+    def answer(
+        self, question: str, k: int = 5, mode: str = "hybrid", signals: Any = None, *, filters: Any = None
+    ) -> Answer:
         time.sleep(self.delay_s)
-        return super().answer(question, k, mode, signals)
+        return super().answer(question, k, mode, signals, filters=filters)
 
 
 def serve_in_thread(app: Any) -> Iterator[str]:
