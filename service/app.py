@@ -8,16 +8,18 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from itertools import islice
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ingest.documents import Document
 from ingest.errors import CiteqaError
 from service.guards import BodyGuard, Overloaded, SearchGate, TimedOut, check_api_key
 from service.observability import Metrics, RequestTelemetry
@@ -25,7 +27,9 @@ from service.retriever import Hit, Retriever, open_retriever
 from service.schemas import (
     AskRequest,
     AskResponse,
+    DocumentList,
     DocumentResponse,
+    DocumentSummary,
     Problem,
 )
 from service.settings import Settings, get_settings
@@ -37,6 +41,7 @@ RetrieverLoader = Callable[[Settings], Retriever]
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem} for code in (400, 401, 413, 415, 422, 503, 504)
 }
+DOCUMENT_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem} for code in (401, 422, 503)}
 
 
 def load_from_settings(settings: Settings) -> Retriever:
@@ -165,8 +170,14 @@ def create_app(
     async def ask(body: AskRequest, request: Request, retriever: ReadyRetriever) -> Response:
         started = time.perf_counter()
         request.state.citeqa = {"mode": body.mode, "k": body.k}
+        unknown = retriever.unknown_documents(body.doc_ids or ())
+        if unknown:  # a 422 like any other bad field, before the request takes a search slot
+            raise HTTPException(
+                status_code=422, detail=[unknown_document_error(body.doc_ids or [], d) for d in unknown]
+            )
+        filters = body.filters()
         gate: SearchGate = request.app.state.gate
-        answer = await gate.run(lambda: retriever.answer(body.question, body.k, body.mode))
+        answer = await gate.run(lambda: retriever.answer(body.question, body.k, body.mode, filters=filters))
         took_ms = round((time.perf_counter() - started) * 1000, 2)
         request.app.state.metrics.answers.labels(str(answer.answerable).lower()).inc()
         request.state.citeqa.update(answerable=answer.answerable, passages=len(answer.hits))
@@ -183,6 +194,23 @@ def create_app(
         )
 
     @app.get(
+        "/documents",
+        response_model=DocumentList,
+        tags=["documents"],
+        responses=DOCUMENT_ERRORS,
+        dependencies=[Authorised],
+    )
+    def documents(
+        retriever: ReadyRetriever,
+        offset: Annotated[int, Query(ge=0, description="How many documents to skip.")] = 0,
+        limit: Annotated[int, Query(ge=1, le=200, description="How many documents to return.")] = 50,
+    ) -> DocumentList:
+        everything = retriever.index.documents
+        start = min(offset, len(everything))  # islice refuses offsets past sys.maxsize
+        listed = [document_summary(d) for d in islice(everything.values(), start, start + limit)]
+        return DocumentList(total=len(everything), offset=offset, limit=limit, documents=listed)
+
+    @app.get(
         "/documents/{doc_id}",
         response_model=DocumentResponse,
         tags=["documents"],
@@ -194,7 +222,14 @@ def create_app(
         found = retriever.index.documents.get(doc_id)
         if found is None:
             raise HTTPException(status_code=404, detail="no document with that id")
-        return DocumentResponse(doc_id=found.doc_id, title=found.title, source=found.source, text=found.text)
+        return DocumentResponse(
+            doc_id=found.doc_id,
+            title=found.title,
+            source=found.source,
+            format=found.format,
+            pages=list(found.pages) or None,
+            text=found.text,
+        )
 
     return app
 
@@ -206,14 +241,36 @@ class JSONBytes(Response):
         return orjson.dumps(content)
 
 
+def unknown_document_error(doc_ids: list[str], doc_id: str) -> dict[str, Any]:
+    return {
+        "loc": ["body", "doc_ids", doc_ids.index(doc_id)],
+        "msg": f"unknown document id '{doc_id}' (GET /documents lists them)",
+        "type": "unknown_document",
+    }
+
+
+def document_summary(document: Document) -> DocumentSummary:
+    return DocumentSummary(
+        doc_id=document.doc_id,
+        title=document.title,
+        source=document.source,
+        format=document.format,
+        characters=len(document.text),
+        pages=len(document.pages) or None,
+    )
+
+
 def passage_dict(hit: Hit) -> dict[str, Any]:
     chunk, document = hit.chunk, hit.document
+    pages = document.page_span(chunk.start, chunk.end)
     answer = None
     if hit.answer is not None:
+        answer_pages = document.page_span(hit.answer.start, hit.answer.end)
         answer = {
             "text": document.text[hit.answer.start : hit.answer.end],
             "start": hit.answer.start,
             "end": hit.answer.end,
+            "page": answer_pages[0] if answer_pages else None,
         }
     return {
         "rank": hit.rank,
@@ -229,6 +286,8 @@ def passage_dict(hit: Hit) -> dict[str, Any]:
             "speaker": chunk.speaker,
             "start": chunk.start,
             "end": chunk.end,
+            "page": pages[0] if pages else None,
+            "pages": list(pages) if pages else None,
             "also_in": [asdict(source) for source in hit.also_in],
         },
     }

@@ -130,13 +130,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from service.app import passage_dict
-    from service.retriever import open_retriever
+    from service.retriever import Filters, open_retriever
 
     question = args.question.strip()
     if not question or len(question) > 1000:
         return _fail("the question must be 1–1000 characters")
+    filters = None
+    if args.doc or args.section is not None or args.speaker is not None:
+        filters = Filters(frozenset(args.doc) if args.doc else None, args.section, args.speaker)
     retriever = open_retriever(args.index, settings.resolved_model_path(), settings.model_sha256)
-    answer = retriever.answer(question, args.k, args.mode)
+    answer = retriever.answer(question, args.k, args.mode, filters=filters)
     if args.json:
         body = {
             "question": question,
@@ -167,6 +170,9 @@ def print_answer(question: str, answer: Answer) -> None:
             body.stylize("bold yellow", hit.answer.start - chunk.start, hit.answer.end - chunk.start)
         console.print(body)
         where = f"{chunk.doc_id}[{chunk.start}:{chunk.end}]"
+        pages = hit.document.page_span(chunk.start, chunk.end)
+        if pages:
+            where += f" · page {pages[0]}" if pages[0] == pages[1] else f" · pages {pages[0]}–{pages[1]}"
         section = chunk.section or "(no section)"
         console.print(Text(f"    {hit.document.title} › {section} · {where}\n", style="dim"))
 
@@ -277,13 +283,18 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     ask = sub.add_parser(
-        "ask", help="answer one question from the index", epilog='example: citeqa ask "Who is behind the attack?" --k 3'
+        "ask",
+        help="answer one question from the index",
+        epilog='example: citeqa ask "Who is behind the attack?" --k 3 --speaker "David Sharp"',
     )
     ask.add_argument("question")
     ask.add_argument("--index", type=Path, default=settings.index_dir)
     ask.add_argument("--k", type=_k, default=settings.default_k)
     ask.add_argument("--mode", default=DEFAULT_MODE, choices=MODES)
     ask.add_argument("--json", action="store_true", help="print JSON for scripts")
+    ask.add_argument("--doc", action="append", metavar="DOC_ID", help="only this document (repeat for several)")
+    ask.add_argument("--section", help="only passages whose section path starts with this (any case)")
+    ask.add_argument("--speaker", help="only passages spoken by this person (exact name, any case)")
     ask.set_defaults(run=cmd_ask)
     evaluation = sub.add_parser(
         "eval",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,37 @@ from ingest.pipeline import RetrievalSettings
 MODES = ("hybrid", "dense", "lexical")
 DEFAULT_MODE = "hybrid"
 CANDIDATES = 200  # per signal; exact for corpora up to this many passages
+# A filter that admits at most this many passages has them all scored exactly (a few MB of
+# vectors); beyond, the candidate pools are enlarged instead.
+DIRECT_SCORING_LIMIT = 5000
 
 
 class UnknownMode(CiteqaError):
     """A search mode that is not implemented."""
+
+
+class UnknownDocument(CiteqaError):
+    """A filter names a document that is not in the index."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which passages may answer: those of these documents, under this section, by this speaker."""
+
+    doc_ids: frozenset[str] | None = None
+    section: str | None = None  # a prefix of the section path ("Configuration › Build"), any case
+    speaker: str | None = None  # the speaker's name, any case
+
+    def __post_init__(self) -> None:
+        if self.doc_ids is not None:
+            object.__setattr__(self, "doc_ids", frozenset(self.doc_ids))
+
+    def admits(self, chunk: Chunk) -> bool:
+        if self.doc_ids is not None and chunk.doc_id not in self.doc_ids:
+            return False
+        if self.section is not None and not (chunk.section or "").casefold().startswith(self.section.casefold()):
+            return False
+        return self.speaker is None or (chunk.speaker or "").casefold() == self.speaker.casefold()
 
 
 @dataclass(frozen=True)
@@ -66,6 +93,7 @@ class Signals:
     sentence_scores: dict[int, float] = field(default_factory=dict)
     sentence_lexical: Any = None
     coverage: float = 0.0
+    passage_lexical: Any = None  # BM25 of every passage, before normalisation
 
 
 def overlaps(a: Chunk, b: Chunk) -> bool:
@@ -90,8 +118,10 @@ class Retriever:
         # Passages with the same words, wherever they are: found once here, not per query.
         self._same_text: dict[int, list[int]] = {}
         by_text: dict[str, list[int]] = {}
+        self._document_chunks: dict[str, list[int]] = {}
         for number, chunk in enumerate(index.chunks):
             by_text.setdefault(_normalise_text(chunk.text), []).append(number)
+            self._document_chunks.setdefault(chunk.doc_id, []).append(number)
         for numbers in by_text.values():
             if len(numbers) > 1:
                 for number in numbers:
@@ -114,13 +144,14 @@ class Retriever:
 
     # --- signals ------------------------------------------------------------------------
 
-    def signals(self, question: str) -> Signals:
+    def signals(self, question: str, pool: int | None = None) -> Signals:
         index = self.index
+        pool = pool or CANDIDATES
         query = np.asarray(self.embedder.embed_query(question), dtype=np.float32).reshape(1, -1)
         signals = Signals(query=query[0])
-        scores, ids = index.dense.search(query, min(CANDIDATES, index.dense.ntotal))
+        scores, ids = index.dense.search(query, min(pool, index.dense.ntotal))
         signals.dense = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
-        scores, ids = index.sentence_dense.search(query, min(CANDIDATES, index.sentence_dense.ntotal))
+        scores, ids = index.sentence_dense.search(query, min(pool, index.sentence_dense.ntotal))
         signals.sentence_scores = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
         for sentence_id, score in signals.sentence_scores.items():
             for chunk_number in self._sentence_chunks.get(sentence_id, []):
@@ -128,9 +159,10 @@ class Retriever:
                     signals.sentence[chunk_number] = score
         tokens = tokenize([question])[0]
         lexical = index.lexical.scores(tokens)
+        signals.passage_lexical = lexical
         top = float(lexical.max()) if lexical.size else 0.0
         if top > 0:
-            best = np.argsort(-lexical)[:CANDIDATES]
+            best = np.argsort(-lexical)[:pool]
             signals.lexical = {int(i): float(lexical[i] / top) for i in best if lexical[i] > 0}
         signals.sentence_lexical = index.sentence_lexical.scores(tokens)
         signals.coverage = index.lexical.coverage(tokens)
@@ -149,6 +181,69 @@ class Retriever:
             + weights.lexical_weight * signals.lexical.get(c, 0.0)
             for c in candidates
         }
+
+    # --- filters ------------------------------------------------------------------------
+
+    def unknown_documents(self, doc_ids: Iterable[str]) -> list[str]:
+        return sorted({d for d in doc_ids if d not in self.index.documents})
+
+    def admitted(self, filters: Filters) -> list[int]:
+        """Numbers of the passages that a filter admits, in index order."""
+        numbers: Iterable[int] = range(len(self.index.chunks))
+        if filters.doc_ids is not None:
+            unknown = self.unknown_documents(filters.doc_ids)
+            if unknown:
+                raise UnknownDocument(f"unknown document id: {', '.join(unknown)}")
+            numbers = sorted(n for d in filters.doc_ids for n in self._document_chunks[d])
+        return [n for n in numbers if filters.admits(self.index.chunks[n])]
+
+    def filtered(self, question: str, signals: Signals, filters: Filters) -> Signals:
+        """The signals of the admitted passages alone. The candidate pools hold the corpus's best
+        passages and may hold none of a small document, so a small admitted set is scored
+        exactly, from its stored vectors and BM25 scores; a large one is taken from pools
+        enlarged in proportion to how small a share of the corpus it is."""
+        admitted = self.admitted(filters)
+        if len(admitted) <= DIRECT_SCORING_LIMIT or not admitted:
+            return self._scored_exactly(signals, admitted)
+        share = len(admitted) / len(self.index.chunks)
+        pooled = signals if share == 1 else self.signals(question, pool=int(np.ceil(CANDIDATES / share)))
+        keep = set(admitted)
+        sentences = {s for n in admitted for s in self.index.chunk_sentences[n]}
+        return Signals(
+            dense={n: s for n, s in pooled.dense.items() if n in keep},
+            sentence={n: s for n, s in pooled.sentence.items() if n in keep},
+            lexical={n: s for n, s in pooled.lexical.items() if n in keep},
+            query=pooled.query,
+            sentence_scores={i: s for i, s in pooled.sentence_scores.items() if i in sentences},
+            sentence_lexical=pooled.sentence_lexical,
+            coverage=pooled.coverage,
+            passage_lexical=pooled.passage_lexical,
+        )
+
+    def _scored_exactly(self, signals: Signals, numbers: list[int]) -> Signals:
+        index = self.index
+        scored = Signals(
+            query=signals.query,
+            sentence_lexical=signals.sentence_lexical,
+            coverage=signals.coverage,
+            passage_lexical=signals.passage_lexical,
+        )
+        if not numbers:
+            return scored
+        cosines = index.dense.reconstruct_batch(np.asarray(numbers, dtype=np.int64)) @ signals.query
+        scored.dense = {n: float(s) for n, s in zip(numbers, cosines, strict=True)}
+        sentence_ids = list(dict.fromkeys(s for n in numbers for s in index.chunk_sentences[n]))
+        if sentence_ids:
+            cosines = index.sentence_dense.reconstruct_batch(np.asarray(sentence_ids, dtype=np.int64)) @ signals.query
+            scored.sentence_scores = {i: float(s) for i, s in zip(sentence_ids, cosines, strict=True)}
+            for n in numbers:
+                if index.chunk_sentences[n]:
+                    scored.sentence[n] = max(scored.sentence_scores[i] for i in index.chunk_sentences[n])
+        lexical = signals.passage_lexical
+        top = float(lexical.max()) if lexical.size else 0.0
+        if top > 0:  # normalised by the corpus's best, as unfiltered, so scores mean the same
+            scored.lexical = {n: float(lexical[n] / top) for n in numbers if lexical[n] > 0}
+        return scored
 
     # --- answers ------------------------------------------------------------------------
 
@@ -171,12 +266,23 @@ class Retriever:
         combined = dense + self.settings.lexical_weight * lexical
         return self.index.sentences[ids[int(np.argmax(combined))]]
 
-    def answer(self, question: str, k: int = 5, mode: str = DEFAULT_MODE, signals: Signals | None = None) -> Answer:
-        """Top-k passages, best first, never two that overlap or repeat the same text."""
+    def answer(
+        self,
+        question: str,
+        k: int = 5,
+        mode: str = DEFAULT_MODE,
+        signals: Signals | None = None,
+        *,
+        filters: Filters | None = None,
+    ) -> Answer:
+        """Top-k passages, best first, never two that overlap or repeat the same text; with
+        `filters`, only passages they admit, and the confidence is over those alone."""
         ranker = self._rankers.get(mode)
         if ranker is None:
             raise UnknownMode(f"unknown mode '{mode}' (choose from {', '.join(self._rankers)})")
         signals = signals or self.signals(question)
+        if filters is not None:
+            signals = self.filtered(question, signals, filters)
         ranked = sorted(ranker(signals).items(), key=lambda item: (-item[1], item[0]))
         kept: list[Hit] = []
         shown: set[int] = set()  # passages kept, or listed as another source of a kept one
@@ -198,8 +304,10 @@ class Retriever:
         confidence = answer_confidence(similarity, signals.coverage)
         return Answer(kept, confidence >= self.settings.answerable_threshold, confidence)
 
-    def search(self, question: str, k: int = 5, mode: str = DEFAULT_MODE) -> list[Hit]:
-        return self.answer(question, k, mode).hits
+    def search(
+        self, question: str, k: int = 5, mode: str = DEFAULT_MODE, *, filters: Filters | None = None
+    ) -> list[Hit]:
+        return self.answer(question, k, mode, filters=filters).hits
 
 
 def verify_serving(index_dir: Path, model_dir: Path, expected_model_sha256: str) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+
+from ingest.documents import DOC_ID_PATTERN
+from service.retriever import Filters
 
 Question = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=1000)]
 # What `printable_text` enforces, stated in the schema so that clients and fuzzers know it:
@@ -13,6 +16,12 @@ Question = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, 
 _ALLOWED = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
 QUESTION_PATTERN = rf"^{_ALLOWED}*[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff]{_ALLOWED}*$"
 Mode = Literal["hybrid", "dense", "lexical"]
+DocId = Annotated[str, StringConstraints(strict=True, pattern=DOC_ID_PATTERN.pattern)]
+Label = Annotated[
+    str,
+    StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=500),
+    Field(json_schema_extra={"pattern": QUESTION_PATTERN}),
+]
 
 
 def _integral(value: object) -> object:
@@ -39,16 +48,34 @@ class AskRequest(BaseModel):
     )
     k: Count = Field(5, ge=1, le=50, description="How many passages to return.")
     mode: Mode = Field("hybrid", description="Retrieval mode: hybrid (default), dense or lexical.")
+    doc_ids: list[DocId] | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="Only passages of these documents (1–100 ids of GET /documents).",
+    )
+    section: Label | None = Field(
+        None,
+        description="Only passages whose section path starts with this, in any case; a section path is "
+        "the headings above the passage joined with ' › ', e.g. 'Configuration › Build'.",
+    )
+    speaker: Label | None = Field(None, description="Only passages spoken by this person (exact name, any case).")
 
-    @field_validator("question")
+    @field_validator("question", "section", "speaker")
     @classmethod
-    def printable_text(cls, value: str) -> str:
-        for ch in value:
+    def printable_text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        for ch in value or "":
             if 0xD800 <= ord(ch) <= 0xDFFF:
-                raise ValueError("question contains an unpaired surrogate code point")
+                raise ValueError(f"{info.field_name} contains an unpaired surrogate code point")
             if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r":
-                raise ValueError(f"question contains a control character (U+{ord(ch):04X})")
+                raise ValueError(f"{info.field_name} contains a control character (U+{ord(ch):04X})")
         return value
+
+    def filters(self) -> Filters | None:
+        if self.doc_ids is None and self.section is None and self.speaker is None:
+            return None
+        doc_ids = frozenset(self.doc_ids) if self.doc_ids is not None else None
+        return Filters(doc_ids, self.section, self.speaker)
 
 
 class OtherSource(BaseModel):
@@ -67,6 +94,10 @@ class Citation(BaseModel):
     speaker: str | None
     start: int = Field(description="Offset of the passage in the document's text (code points).")
     end: int
+    page: int | None = Field(description="Page (1-based) where the passage starts; null for documents without pages.")
+    pages: list[int] | None = Field(
+        min_length=2, max_length=2, description="First and last page of the passage; null without pages."
+    )
     also_in: list[OtherSource] = Field(default_factory=list, description="Other documents with the same text.")
 
 
@@ -74,6 +105,7 @@ class AnswerSpan(BaseModel):
     text: str
     start: int = Field(description="Offset of the answer sentence in the document's text.")
     end: int
+    page: int | None = Field(description="Page (1-based) where the answer sentence starts; null without pages.")
 
 
 class Passage(BaseModel):
@@ -97,7 +129,28 @@ class DocumentResponse(BaseModel):
     doc_id: str
     title: str
     source: str
+    format: str = Field(description="The reader that extracted the text: text, markdown, html or pdf.")
+    pages: list[int] | None = Field(
+        description="Offset where each page starts in `text` (page n runs from pages[n-1] to pages[n]); "
+        "null for formats without pages."
+    )
     text: str
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    format: str
+    characters: int = Field(description="Length of the document's text in code points.")
+    pages: int | None = Field(description="Number of pages; null for formats without pages.")
+
+
+class DocumentList(BaseModel):
+    total: int = Field(description="Documents in the corpus.")
+    offset: int
+    limit: int
+    documents: list[DocumentSummary] = Field(description="In corpus order (by source path).")
 
 
 class Problem(BaseModel):

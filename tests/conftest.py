@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -24,6 +27,10 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
+FHS_PDF = REPO / "eval" / "corpora" / "fhs-pdf" / "fhs-3.0.pdf"
+HARBOUR_MD = (
+    "# Harbour records\n\n## Silting\n\nThe harbour of Port Example silted up in 1820 and the merchants moved north.\n"
+)
 CITEQA = [sys.executable, "-m", "service.cli"]
 
 
@@ -59,6 +66,27 @@ def fake_embedder() -> FakeEmbedder:
 @pytest.fixture(scope="session")
 def article() -> Document:
     return load_corpus(CORPUS)[0]
+
+
+@pytest.fixture(scope="session")
+def mixed_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three formats: the article (text, speakers), FHS 3.0 (a 50-page PDF, deep sections) and a
+    one-passage Markdown note that no question about the other two brings near the top."""
+    corpus = tmp_path_factory.mktemp("mixed") / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(FHS_PDF, corpus / FHS_PDF.name)
+    (corpus / "harbour.md").write_text(HARBOUR_MD, encoding="utf-8")
+    return corpus
+
+
+@pytest.fixture(scope="session")
+def mixed_index(mixed_corpus: Path) -> Path:
+    """`mixed_corpus` indexed with the fake embedder (about two seconds)."""
+    from ingest.pipeline import build_index
+
+    target = mixed_corpus.parent / "index"
+    build_index(mixed_corpus, target, FakeEmbedder())
+    return target
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +127,32 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """A real uvicorn server on 127.0.0.1 in this process; stopped when the test ends."""
+    import httpx
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "server not ready"
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def citeqa_env(**overrides: str) -> dict[str, str]:

@@ -12,6 +12,13 @@ function offset(name) {
   return Number.isFinite(value) && value >= 0 ? value : null;
 }
 
+// The 1-based page whose range holds `at`: pages lists the offset where each page starts.
+function pageOf(pages, at) {
+  let page = 0;
+  for (const [index, start] of pages.entries()) if (start <= at) page = index + 1;
+  return page;
+}
+
 function marked(text, className) {
   const mark = document.createElement("mark");
   mark.className = className;
@@ -34,7 +41,7 @@ async function show() {
   const start = offset("start"), end = offset("end");
   if (start === null || end === null || start >= end || end > text.length) {
     article.textContent = text;
-    status.textContent = body.source;
+    status.textContent = body.pages ? `${body.source} · ${body.pages.length} pages` : body.source;
     return;
   }
   let astart = offset("astart"), aend = offset("aend");
@@ -51,7 +58,12 @@ async function show() {
     document.createTextNode(text.slice(aend, end)),
   );
   article.replaceChildren(document.createTextNode(text.slice(0, start)), cited, document.createTextNode(text.slice(end)));
-  status.textContent = `${body.source} · characters ${start}–${end}`;
+  let where = "";
+  if (body.pages) {
+    const first = pageOf(body.pages, start), last = pageOf(body.pages, end - 1);
+    where = first === last ? ` · page ${first}` : ` · pages ${first}–${last}`;
+  }
+  status.textContent = `${body.source}${where} · characters ${start}–${end}`;
   cited.setAttribute("tabindex", "-1");
   cited.scrollIntoView({ block: "center" });
   cited.focus({ preventScroll: true });

@@ -58,8 +58,20 @@ def test_ask_shape_and_exact_citations(client: TestClient) -> None:
         citation = passage["citation"]
         document = client.get(f"/documents/{citation['doc_id']}").json()
         assert document["text"][citation["start"] : citation["end"]] == passage["text"]
-        assert set(citation) == {"doc_id", "title", "source", "section", "speaker", "start", "end", "also_in"}
+        assert set(citation) == {
+            "doc_id",
+            "title",
+            "source",
+            "section",
+            "speaker",
+            "start",
+            "end",
+            "page",
+            "pages",
+            "also_in",
+        }
         answer = passage["answer"]
+        assert citation["page"] is None and citation["pages"] is None and answer["page"] is None  # plain text
         assert document["text"][answer["start"] : answer["end"]] == answer["text"]
         assert citation["start"] <= answer["start"] < answer["end"] <= citation["end"]
 

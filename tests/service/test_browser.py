@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server
+from ingest.index_store import load_index
+from service.app import create_app
+from service.retriever import Retriever
+from service.settings import Settings
+from tests.conftest import FakeEmbedder, Server, serve_in_thread
 
 pytestmark = [pytest.mark.integration, pytest.mark.server]
 
@@ -104,6 +108,77 @@ def test_page_is_usable_on_a_phone(browser: Any, server: Server) -> None:
     page.keyboard.type("Who is David Sharp?")  # the box has focus on load: keyboard only
     page.keyboard.press("Enter")
     page.wait_for_selector(".passage", timeout=30_000)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
+
+
+@pytest.fixture(scope="module")
+def mixed_url(mixed_index: Path) -> Iterator[str]:
+    """The three-format corpus (article, FHS PDF, Markdown note), served on 127.0.0.1 in process."""
+
+    def loader(settings: Settings) -> Retriever:
+        return Retriever(load_index(settings.index_dir), FakeEmbedder())
+
+    yield from serve_in_thread(create_app(Settings(index_dir=mixed_index), loader=loader))
+
+
+def ask_and_wait(page: Any, every_citation: str) -> list[str]:
+    """Submit the question; the citation lines once every one of them contains the text."""
+    page.press("#question", "Enter")
+    page.wait_for_function(
+        "(text) => { const lines = [...document.querySelectorAll('.passage .where')];"
+        " return lines.length > 0 && lines.every((line) => line.textContent.includes(text)); }",
+        arg=every_citation,
+        timeout=30_000,
+    )
+    lines: list[str] = page.locator(".passage .where").all_inner_texts()
+    return lines
+
+
+def test_document_filter_lists_documents_and_restricts_results(browser: Any, mixed_url: str) -> None:
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(mixed_url + "/")
+    page.wait_for_function("() => document.querySelectorAll('#doc-filter option').length === 4", timeout=30_000)
+    labels = page.locator("#doc-filter option").all_inner_texts()
+    assert labels == [
+        "All documents",
+        "fhs-3.0",
+        "Harbour records",
+        "Why ISIS-K attacked Moscow's Crocus City Hall: experts explain",
+    ]
+    assert page.locator("#doc-filter").input_value() == ""
+
+    page.fill("#question", "Where are manual pages stored?")
+    unfiltered = ask_and_wait(page, "characters")
+    assert len(unfiltered) == 5 and not any(line.startswith("Harbour records") for line in unfiltered)
+
+    # The note's one passage is nowhere near the top for this question, yet the filter finds it.
+    page.select_option("#doc-filter", "harbour")
+    assert len(ask_and_wait(page, "Harbour records")) == 1
+
+    # A PDF passage names its page, and so does the source view of it.
+    page.select_option("#doc-filter", "fhs-3.0")
+    lines = ask_and_wait(page, "· page")
+    assert len(lines) == 5 and all(line.startswith("fhs-3.0") for line in lines)
+    cited_page = lines[0].split("· page ")[1].split(" ")[0]
+    page.locator(".passage").first.locator(".source-link").click()
+    page.wait_for_selector("#cited mark.answer", timeout=30_000)
+    assert f"page {cited_page} · characters" in page.locator("#status").inner_text()
+    assert errors == []
+
+
+def test_pdf_passages_and_source_fit_a_phone(browser: Any, mixed_url: str) -> None:
+    # The PDF's text holds long unbroken paths ("<mandir>/<locale>/man<section>/<arch>").
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    page.goto(mixed_url + "/")
+    page.wait_for_function("() => document.querySelectorAll('#doc-filter option').length === 4", timeout=30_000)
+    page.select_option("#doc-filter", "fhs-3.0")
+    page.fill("#question", "Where are manual pages stored?")
+    ask_and_wait(page, "· page")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
+    page.locator(".passage").first.locator(".source-link").click()
+    page.wait_for_selector("#cited", timeout=30_000)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
 
 

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from ingest.chunking import Chunk
+from ingest.documents import Document
+from service.cli import print_answer
+from service.retriever import Answer, Hit
 from tests.conftest import run_citeqa
 
 pytestmark = pytest.mark.integration
+ARTICLE = "insider-2024-isis-k-crocus"
 
 
 def test_ask_json(real_index: Path) -> None:
@@ -51,3 +56,33 @@ def test_help_has_examples() -> None:
     for command in ("ingest", "serve", "ask"):
         result = run_citeqa(command, "--help")
         assert result.returncode == 0 and "example:" in result.stdout
+
+
+def test_ask_filters(real_index: Path) -> None:
+    question, index = "Who is behind the attack?", str(real_index)
+    result = run_citeqa("ask", question, "--index", index, "--k", "10", "--speaker", "david sharp", "--json")
+    assert result.returncode == 0, result.stderr
+    passages = json.loads(result.stdout)["passages"]
+    assert passages and {p["citation"]["speaker"] for p in passages} == {"David Sharp"}
+    result = run_citeqa(
+        "ask", question, "--index", index, "--k", "10", "--section", "long-anticipated", "--doc", ARTICLE, "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    passages = json.loads(result.stdout)["passages"]
+    assert passages and all(p["citation"]["section"] == "Long-anticipated terrorist attack" for p in passages)
+    assert {p["citation"]["doc_id"] for p in passages} == {ARTICLE}
+
+
+def test_ask_unknown_document_is_one_line(real_index: Path) -> None:
+    result = run_citeqa("ask", "anything", "--index", str(real_index), "--doc", ARTICLE, "--doc", "no-such-doc")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "citeqa: error: unknown document id: no-such-doc"
+
+
+def test_text_output_names_the_page(capsys: pytest.CaptureFixture[str]) -> None:
+    text = "Page one.\n\nPage two, where the answer is.\n\nPage three."
+    pages = (0, text.index("Page two"), text.index("Page three"))
+    document = Document("paged", "Paged", "paged.pdf", text, format="pdf", pages=pages)
+    chunk = Chunk("paged:x", "paged", "Page two, where the answer is.", pages[1], pages[2] - 2, None, None, "narrative")
+    print_answer("where?", Answer([Hit(1, 0.5, chunk, document)], True, 1.0))
+    assert f"paged[{pages[1]}:{pages[2] - 2}] · page 2" in capsys.readouterr().out

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,14 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from ingest.index_store import load_index
 from ingest.pipeline import build_index
 from service.app import create_app
 from service.retriever import Answer, Retriever
 from service.settings import Settings
-from tests.conftest import CORPUS, FakeEmbedder, free_port
+from tests.conftest import CORPUS, FakeEmbedder, serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -35,32 +33,11 @@ def fake_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class SlowRetriever(Retriever):
     delay_s = 0.0
 
-    def answer(self, question: str, k: int = 5, mode: str = "hybrid", signals: Any = None) -> Answer:
+    def answer(
+        self, question: str, k: int = 5, mode: str = "hybrid", signals: Any = None, *, filters: Any = None
+    ) -> Answer:
         time.sleep(self.delay_s)
-        return super().answer(question, k, mode, signals)
-
-
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """A real uvicorn server on 127.0.0.1 in this process; stopped when the test ends."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "server not ready"
-        time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        return super().answer(question, k, mode, signals, filters=filters)
 
 
 @contextmanager

@@ -12,7 +12,8 @@ import pytest
 from ingest.index_store import load_index
 from ingest.lexical import tokenize
 from ingest.pipeline import RetrievalSettings, build_index
-from service.retriever import Retriever, UnknownMode
+from service import retriever as retriever_module
+from service.retriever import CANDIDATES, Filters, Retriever, UnknownDocument, UnknownMode
 from tests.conftest import CORPUS, FakeEmbedder
 
 QUESTIONS = ["Why did ISIS attack Russia?", "Tajik community ties", "Wagner Group in Palmyra", "gas plant Syria"]
@@ -88,3 +89,96 @@ def test_identical_text_in_two_documents_is_one_passage_with_both_sources(tmp_pa
     assert [s.doc_id for s in with_text[0].also_in] == list(other)
     source = with_text[0].also_in[0]
     assert load_index(tmp_path / "index").documents[source.doc_id].text[source.start : source.end] == shared
+
+
+# --- filters --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixed(mixed_index: Path) -> Retriever:
+    return Retriever(load_index(mixed_index), FakeEmbedder())
+
+
+def numbers_of(retriever: Retriever, doc_id: str) -> list[int]:
+    return [n for n, c in enumerate(retriever.index.chunks) if c.doc_id == doc_id]
+
+
+def exact_hybrid(retriever: Retriever, question: str, numbers: list[int]) -> dict[int, float]:
+    """The hybrid score of each passage computed from scratch: no candidate pools."""
+    index, weights = retriever.index, retriever.settings
+    query = FakeEmbedder().embed_query(question)
+    vectors = index.dense.reconstruct_n(0, index.dense.ntotal)
+    sentence_vectors = index.sentence_dense.reconstruct_n(0, index.sentence_dense.ntotal)
+    bm25 = index.lexical.scores(tokenize([question])[0])
+    return {
+        n: weights.dense_weight * float(vectors[n] @ query)
+        + weights.sentence_weight * max(float(sentence_vectors[i] @ query) for i in index.chunk_sentences[n])
+        + weights.lexical_weight * float(bm25[n] / bm25.max())
+        for n in numbers
+    }
+
+
+def test_filter_finds_a_document_outside_every_candidate_pool(mixed: Retriever) -> None:
+    question = "Where do manual pages for each architecture go?"
+    harbour = numbers_of(mixed, "harbour")
+    signals = mixed.signals(question)
+    # The premise: unfiltered, no signal's top 200 holds the note's passage or its sentences.
+    assert len(mixed.index.chunks) > CANDIDATES
+    assert not set(harbour) & (set(signals.dense) | set(signals.sentence) | set(signals.lexical))
+    assert not {i for n in harbour for i in mixed.index.chunk_sentences[n]} & set(signals.sentence_scores)
+    hits = mixed.search(question, 5, filters=Filters(doc_ids=frozenset({"harbour"})))
+    assert [h.chunk.doc_id for h in hits] == ["harbour"]
+    assert hits[0].score == pytest.approx(exact_hybrid(mixed, question, harbour)[harbour[0]], abs=1e-5)
+    assert hits[0].answer is not None and hits[0].chunk.start <= hits[0].answer.start
+
+
+def test_filtered_ranking_is_the_exact_ranking_of_the_admitted_passages(mixed: Retriever) -> None:
+    question = "Which directories must be in the root filesystem?"
+    article = numbers_of(mixed, "insider-2024-isis-k-crocus")
+    expected = sorted(exact_hybrid(mixed, question, article).items(), key=lambda item: (-item[1], item[0]))[:5]
+    hits = mixed.search(question, 5, filters=Filters(doc_ids=frozenset({"insider-2024-isis-k-crocus"})))
+    assert [mixed.index.chunks.index(h.chunk) for h in hits] == [n for n, _ in expected]
+    assert [h.score for h in hits] == pytest.approx([s for _, s in expected], abs=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_every_mode_keeps_to_the_filter(mixed: Retriever, mode: str) -> None:
+    filters = Filters(doc_ids=frozenset({"insider-2024-isis-k-crocus", "harbour"}))
+    hits = mixed.search("root filesystem Taliban harbour", 10, mode, filters=filters)
+    assert hits and {h.chunk.doc_id for h in hits} <= {"insider-2024-isis-k-crocus", "harbour"}
+
+
+def test_section_filter_is_a_case_insensitive_prefix(mixed: Retriever) -> None:
+    prefix = "Chapter 3. The Root Filesystem › 3.7. /etc"
+    hits = mixed.search("configuration files", 20, filters=Filters(section=prefix.upper()))
+    expected = [c for c in mixed.index.chunks if (c.section or "").startswith(prefix)]
+    assert len(hits) == len(expected) > 1
+    assert all((h.chunk.section or "").startswith(prefix) for h in hits)
+
+
+def test_speaker_filter_is_case_insensitive_and_exact(mixed: Retriever) -> None:
+    hits = mixed.search("Who is behind the attack?", 20, filters=Filters(speaker="david sharp"))
+    assert hits and {h.chunk.speaker for h in hits} == {"David Sharp"}
+    assert len(hits) == sum(c.speaker == "David Sharp" for c in mixed.index.chunks)
+    assert mixed.search("Who is behind the attack?", 5, filters=Filters(speaker="david")) == []
+
+
+def test_filters_combine_and_an_empty_selection_answers_nothing(mixed: Retriever) -> None:
+    answer = mixed.answer("manual pages", 5, filters=Filters(doc_ids=frozenset({"fhs-3.0"}), speaker="David Sharp"))
+    assert answer.hits == [] and not answer.answerable
+
+
+def test_unknown_document_in_a_filter_is_named(mixed: Retriever) -> None:
+    with pytest.raises(UnknownDocument, match="no-such-doc"):
+        mixed.search("anything", 3, filters=Filters(doc_ids=frozenset({"harbour", "no-such-doc"})))
+
+
+def test_large_selections_search_enlarged_pools(mixed: Retriever, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retriever_module, "DIRECT_SCORING_LIMIT", 0)
+    monkeypatch.setattr(retriever_module, "CANDIDATES", 5)
+    question = "Which directories must be in the root filesystem?"
+    article = set(numbers_of(mixed, "insider-2024-isis-k-crocus"))
+    signals = mixed.signals(question)
+    assert not article & (set(signals.dense) | set(signals.sentence) | set(signals.lexical))
+    hits = mixed.search(question, 3, filters=Filters(doc_ids=frozenset({"insider-2024-isis-k-crocus"})))
+    assert len(hits) == 3 and {h.chunk.doc_id for h in hits} == {"insider-2024-isis-k-crocus"}
