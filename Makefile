@@ -11,14 +11,16 @@ INDEX ?= index
 TORCH_PIP_ARGS ?=
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-dev index run test lint typecheck eval screenshot clean
+.PHONY: install install-dev install-serve index run test lint typecheck eval screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Ingest needs the `ingest` extra (torch, sentence-transformers, the ONNX export); torch comes
+# first so that TORCH_PIP_ARGS can choose where it comes from.
 $(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[ingest]"
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
@@ -26,6 +28,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	touch $@
 
 install: $(VENV)/.installed
+
+# Serving alone, no torch: `pip install .` with the lock (the Docker image's final stage).
+install-serve: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c requirements.lock .
 
 install-dev: $(VENV)/.installed-dev
 

@@ -86,7 +86,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = settings.model_copy(update={"index_dir": args.index})
     # Refuse before binding the port: a bad index or model never serves a single answer.
-    verify_serving(args.index, settings.resolved_model_path(), settings.model_sha256)
+    verify_serving(args.index, settings.serving_model_path(), settings.model_sha256)
     configure_logging(settings.log_level)
     failures: list[str] = []
     server: uvicorn.Server | None = None
@@ -121,7 +121,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     question = args.question.strip()
     if not question or len(question) > 1000:
         return _fail("the question must be 1–1000 characters")
-    retriever = open_retriever(args.index, settings.resolved_model_path(), settings.model_sha256)
+    retriever = open_retriever(args.index, settings.serving_model_path(), settings.model_sha256)
     answer = retriever.answer(question, args.k, args.mode)
     if args.json:
         body = {
