@@ -11,7 +11,7 @@ INDEX ?= index
 TORCH_PIP_ARGS ?=
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-dev install-serve index run test lint typecheck eval screenshot clean
+.PHONY: install install-dev install-serve index run test chromium lint typecheck eval screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,23 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy ingest service eval tests
 
-test: lint typecheck
+# The browser tests drive Debian's chromium: installed here when make runs as root with
+# apt-get, otherwise make stops and says what to install.
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests (apt-get install chromium)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+		&& test -x $(CHROMIUM); \
+	else \
+		echo "make test: the browser tests need Debian's chromium at $(CHROMIUM): install it (sudo apt-get install chromium) and rerun" >&2; \
+		exit 1; \
+	fi
+
+test: lint typecheck chromium
 	$(BIN)/pytest
 
 eval: install-dev index
