@@ -9,16 +9,22 @@ CORPUS ?= corpus
 INDEX ?= index
 # Extra pip arguments for torch alone; the Dockerfile points them at the CPU wheel index.
 TORCH_PIP_ARGS ?=
+IMAGE ?= citeqa:latest
+DOCKER ?= docker
+WHEELHOUSE := wheelhouse
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-dev index run test lint typecheck eval screenshot clean
+.PHONY: install install-dev install-serve index run test chromium lint typecheck eval screenshot clean \
+	wheelhouse docker docker-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Ingest needs the `ingest` extra (torch, sentence-transformers, the ONNX export); torch comes
+# first so that TORCH_PIP_ARGS can choose where it comes from.
 $(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[ingest]"
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
@@ -26,6 +32,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	touch $@
 
 install: $(VENV)/.installed
+
+# Serving alone, no torch: `pip install .` with the lock (the Docker image's final stage).
+install-serve: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c requirements.lock .
 
 install-dev: $(VENV)/.installed-dev
 
@@ -43,7 +53,23 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy ingest service eval tests
 
-test: lint typecheck
+# The browser tests drive Debian's chromium: installed here when make runs as root with
+# apt-get, otherwise make stops and says what to install.
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests (apt-get install chromium)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+		&& test -x $(CHROMIUM); \
+	else \
+		echo "make test: the browser tests need Debian's chromium at $(CHROMIUM): install it (sudo apt-get install chromium) and rerun" >&2; \
+		exit 1; \
+	fi
+
+test: lint typecheck chromium
 	$(BIN)/pytest
 
 eval: install-dev index
@@ -53,5 +79,39 @@ eval: install-dev index
 screenshot: install-dev
 	CITEQA_SCREENSHOT_DIR=docs $(BIN)/pytest -q tests/service/test_browser.py -k highlight
 
+# Every wheel the image installs (torch too; the lock as constraints), so that a build needs
+# no package index. torch first, from where TORCH_PIP_ARGS says; the rest finds it there.
+$(WHEELHOUSE)/.complete: $(BIN)/python pyproject.toml requirements.lock
+	$(BIN)/python -m pip download --quiet --no-deps --dest $(WHEELHOUSE) $(TORCH_PIP_ARGS) torch==2.13.0
+	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) --find-links $(WHEELHOUSE) \
+		-c requirements.lock ".[ingest]" "setuptools>=68" wheel
+	rm -f $(WHEELHOUSE)/citeqa-*.whl
+	touch $@
+
+wheelhouse: $(WHEELHOUSE)/.complete
+
+# The image, built with pip reading ./wheelhouse served on 127.0.0.1 (the build shares the
+# host's network): no index, no TLS, nothing else reached by pip. A fixed port keeps Docker's
+# layer cache: the build args, URL included, are part of each layer's key.
+WHEELHOUSE_PORT ?= 47613
+
+docker: wheelhouse
+	@$(PYTHON) -m http.server --bind 127.0.0.1 --directory $(WHEELHOUSE) $(WHEELHOUSE_PORT) >/dev/null 2>&1 & \
+	server=$$!; trap 'kill $$server 2>/dev/null' EXIT; \
+	for _ in $$(seq 100); do \
+		kill -0 $$server 2>/dev/null || break; \
+		$(PYTHON) -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$(WHEELHOUSE_PORT)/.complete')" 2>/dev/null \
+			&& serving=1 && break; \
+		sleep 0.1; \
+	done; \
+	[ -n "$${serving:-}" ] || { echo "make docker: cannot serve $(WHEELHOUSE) on 127.0.0.1:$(WHEELHOUSE_PORT) (in use? set WHEELHOUSE_PORT)" >&2; exit 1; }; \
+	set -x; \
+	$(DOCKER) build --network host --build-arg PIP_NO_INDEX=1 \
+		--build-arg PIP_FIND_LINKS=http://127.0.0.1:$(WHEELHOUSE_PORT)/ --build-arg TORCH_PIP_ARGS= -t $(IMAGE) .
+
+# Runs the image as containers (read-only, non-root) and checks what the README promises.
+docker-test: docker
+	$(PYTHON) tests/docker_check.py --image $(IMAGE) --docker $(DOCKER)
+
 clean:
-	rm -rf $(VENV) $(INDEX) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(INDEX) $(WHEELHOUSE) .pytest_cache .mypy_cache .ruff_cache .hypothesis

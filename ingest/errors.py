@@ -23,3 +23,10 @@ class ModelMismatch(CiteqaError):
 
 class IngestLocked(CiteqaError):
     """Another ingest holds the lock on the same index."""
+
+
+class MissingExtra(CiteqaError):
+    """A command needs packages of an optional extra that this install leaves out."""
+
+
+INGEST_EXTRA = "pip install 'citeqa[ingest]'"

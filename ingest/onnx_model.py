@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ingest.embedding import MODEL_NAME, l2_normalise
+from ingest.errors import INGEST_EXTRA, MissingExtra
 
 MODEL_FILE = "model.onnx"
 QUANTIZED_FILE = "model.int8.onnx"
@@ -26,9 +27,13 @@ INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def export_onnx(model_dir: Path, out_dir: Path, quantize: bool = False) -> dict[str, Any]:
-    """Write model.onnx (and optionally an int8 copy), the tokenizer and the pooling config."""
-    import torch
-    from transformers import AutoModel
+    """Write model.onnx (and optionally an int8 copy), the tokenizer and the pooling config.
+    Export alone needs torch, transformers and onnx (the `ingest` extra); serving does not."""
+    try:
+        import torch
+        from transformers import AutoModel
+    except ImportError as exc:
+        raise MissingExtra(f"exporting the ONNX query encoder needs torch and transformers: {INGEST_EXTRA}") from exc
 
     class Encoder(torch.nn.Module):
         """Keyword arguments only: the transformers signature changes between versions."""

@@ -52,7 +52,7 @@ def load_from_settings(settings: Settings) -> Retriever:
     faiss.omp_set_num_threads(1)
     return open_retriever(
         settings.index_dir,
-        settings.resolved_model_path(),
+        settings.serving_model_path(),
         settings.model_sha256,
         settings.encoder_threads,
         batch_queries=True,

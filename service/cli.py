@@ -100,7 +100,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = settings.model_copy(update={"index_dir": args.index})
     # Refuse before binding the port: a bad index or model never serves a single answer.
-    verify_serving(args.index, settings.resolved_model_path(), settings.model_sha256)
+    verify_serving(args.index, settings.serving_model_path(), settings.model_sha256)
     configure_logging(settings.log_level)
     failures: list[str] = []
     server: uvicorn.Server | None = None
@@ -138,7 +138,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     filters = None
     if args.doc or args.section is not None or args.speaker is not None:
         filters = Filters(frozenset(args.doc) if args.doc else None, args.section, args.speaker)
-    retriever = open_retriever(args.index, settings.resolved_model_path(), settings.model_sha256)
+    retriever = open_retriever(args.index, settings.serving_model_path(), settings.model_sha256)
     answer = retriever.answer(question, args.k, args.mode, filters=filters)
     if args.json:
         body = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import time
@@ -17,7 +18,9 @@ T = TypeVar("T")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
-async def _problem(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _problem(
+    send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None, more_body: bool = False
+) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
@@ -27,12 +30,48 @@ async def _problem(send: Send, status: int, detail: str, headers: list[tuple[byt
             + (headers or []),
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": more_body})
+
+
+# After a 413 the rest of the body is read and thrown away, at most this much for this long:
+# a client that writes its whole body before reading (urllib, http.client) then reads the 413
+# instead of a connection reset, and a client that never stops sending is still cut off.
+DRAIN_MAX_BYTES = 16 * 1024 * 1024
+DRAIN_MAX_SECONDS = 5.0
+
+
+async def _refuse_and_drain(send: Send, receive: Receive, detail: str, left: int | None) -> None:
+    """Send a complete 413 (Content-Length, `Connection: close`) at once, then read and discard
+    what the client still sends before the server closes: closing a socket with unread data
+    makes the kernel reset the connection, and a client still uploading never sees the answer.
+    `left` is what the client declared it would still send (None: chunked, unknown)."""
+    close = [(b"connection", b"close")]
+    if left is not None and left > DRAIN_MAX_BYTES:
+        await _problem(send, 413, detail, close)  # more than the drain would take: close at once
+        return
+    # The body is on the wire already, but the response is held open (more_body) while
+    # draining: the ASGI server stops delivering the request body once a response is complete.
+    await _problem(send, 413, detail, close, more_body=True)
+    drained = 0
+    deadline = time.monotonic() + DRAIN_MAX_SECONDS
+    with contextlib.suppress(TimeoutError):
+        while drained <= DRAIN_MAX_BYTES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            message = await asyncio.wait_for(receive(), timeout=remaining)
+            if message["type"] == "http.disconnect":
+                break
+            drained += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class BodyGuard:
     """Refuses a body that is not JSON (415) or larger than `max_bytes` (413) while reading it,
-    chunked uploads included, so a 10 MB body is never held in memory; replays the rest."""
+    chunked uploads included, so a 10 MB body is never held in memory; replays the rest.
+    After a 413 the rest of the body is drained (bounded), so that every client reads the 413."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -50,7 +89,11 @@ class BodyGuard:
         declared = headers.get(b"content-length")
         too_large = f"the request body is larger than {self.max_bytes} bytes"
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _problem(send, 413, too_large)
+            if not declared.isdigit() or headers.get(b"expect", b"").lower() == b"100-continue":
+                # Nothing to drain: no trustworthy length, or the client waits for a go-ahead.
+                await _problem(send, 413, too_large, [(b"connection", b"close")])
+            else:
+                await _refuse_and_drain(send, receive, too_large, int(declared))
             return
         chunks: list[bytes] = []
         size = 0
@@ -61,7 +104,10 @@ class BodyGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _problem(send, 413, too_large, [(b"connection", b"close")])
+                if message.get("more_body", False):
+                    await _refuse_and_drain(send, receive, too_large, None)
+                else:
+                    await _problem(send, 413, too_large, [(b"connection", b"close")])
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

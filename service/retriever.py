@@ -13,7 +13,7 @@ from ingest.calibration import confidence as answer_confidence
 from ingest.chunking import Chunk, Sentence
 from ingest.documents import Document
 from ingest.embedding import Embedder, SentenceTransformerEmbedder, verify_model
-from ingest.errors import CiteqaError
+from ingest.errors import INGEST_EXTRA, CiteqaError, MissingExtra
 from ingest.index_store import LoadedIndex, load_index, verify_index
 from ingest.lexical import tokenize
 from ingest.pipeline import RetrievalSettings
@@ -310,22 +310,34 @@ class Retriever:
         return self.answer(question, k, mode, filters=filters).hits
 
 
-def verify_serving(index_dir: Path, model_dir: Path, expected_model_sha256: str) -> None:
-    """Cheap checks before anything heavy is imported: model weights and every artifact."""
-    model_sha = verify_model(model_dir, expected_model_sha256)
-    verify_index(index_dir, model_sha)
+def _needs_model(index_dir: Path) -> MissingExtra:
+    return MissingExtra(
+        f"index {index_dir} has no ONNX query encoder, so serving it needs the embedding model: "
+        f"{INGEST_EXTRA}, or ingest again without --no-onnx"
+    )
+
+
+def verify_serving(index_dir: Path, model_dir: Path | None, expected_model_sha256: str) -> None:
+    """Cheap checks before anything heavy is imported: model weights (when a model folder is
+    installed or configured) and every artifact, the ONNX query encoder included."""
+    model_sha = verify_model(model_dir, expected_model_sha256) if model_dir is not None else expected_model_sha256
+    manifest = verify_index(index_dir, model_sha)
+    if model_dir is None and manifest.get("query_encoder", {}).get("backend") != "onnx":
+        raise _needs_model(index_dir)
 
 
 def open_retriever(
     index_dir: Path,
-    model_dir: Path,
+    model_dir: Path | None,
     expected_model_sha256: str,
     encoder_threads: int = 2,
     batch_queries: bool = False,
 ) -> Retriever:
     """The index, verified, with the query encoder it was built with: the exported ONNX model
-    when there is one (no torch import), else the sentence-transformers model."""
-    verify_model(model_dir, expected_model_sha256)
+    when there is one (no torch import, no model folder needed), else the sentence-transformers
+    model from `model_dir`."""
+    if model_dir is not None:
+        verify_model(model_dir, expected_model_sha256)
     index = load_index(index_dir, expected_model_sha256)  # verifies every artifact before reading any
     encoder = index.manifest.get("query_encoder", {})
     embedder: Embedder
@@ -340,5 +352,7 @@ def open_retriever(
         else:
             embedder = onnx
     else:
+        if model_dir is None:
+            raise _needs_model(index_dir)
         embedder = SentenceTransformerEmbedder(model_dir, expected_model_sha256)
     return Retriever(index, embedder)

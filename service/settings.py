@@ -39,6 +39,15 @@ class Settings(BaseSettings):
 
         return default_model_path()
 
+    def serving_model_path(self) -> Path | None:
+        """The model folder to verify when serving, if there is one: an index with its ONNX
+        query encoder is served without the model package (`pip install .`)."""
+        if self.model_path is not None:
+            return self.model_path
+        from ingest.embedding import installed_model_path
+
+        return installed_model_path()
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

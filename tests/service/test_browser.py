@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,8 @@ from ingest.index_store import load_index
 from service.app import create_app
 from service.retriever import Retriever
 from service.settings import Settings
-from tests.conftest import FakeEmbedder, Server, serve_in_thread
+from tests.conftest import REPO, FakeEmbedder, Server, serve_in_thread
+from tests.test_deploy_files import make_recipe
 
 pytestmark = [pytest.mark.integration, pytest.mark.server]
 
@@ -34,7 +36,7 @@ FLAGS = [
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`make test` does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -183,4 +185,22 @@ def test_pdf_passages_and_source_fit_a_phone(browser: Any, mixed_url: str) -> No
 
 
 def test_chromium_and_playwright_are_the_ones_ci_installs() -> None:
+    # CI runs `make test`, and `make test` installs the chromium launched here (or stops saying
+    # what to install): nothing else installs it, so a path or package name cannot drift apart.
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    prerequisites = re.search(r"^test:(.*)$", makefile, re.M)
+    assert prerequisites and "chromium" in prerequisites.group(1).split()
+    assert re.search(rf"^CHROMIUM := {re.escape(CHROMIUM)}$", makefile, re.M)
+    install = " ".join(make_recipe("chromium"))
+    assert "apt-get install" in install and re.search(r"--no-install-recommends chromium\b", install)
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(r"^make test$", ci, re.M) and "apt-get" not in ci
+    assert any(dependency.startswith("playwright") for dependency in dev_dependencies())
     assert shutil.which("chromium") == CHROMIUM
+
+
+def dev_dependencies() -> list[str]:
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return list(project["optional-dependencies"]["dev"])

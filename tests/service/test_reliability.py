@@ -4,8 +4,12 @@ a message, never a 500."""
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,7 +24,7 @@ from ingest.pipeline import build_index
 from service.app import create_app
 from service.retriever import Answer, Retriever
 from service.settings import Settings
-from tests.conftest import CORPUS, FakeEmbedder, serve_in_thread
+from tests.conftest import CORPUS, FakeEmbedder, Server, serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +123,43 @@ def test_chunked_upload_is_cut_off_at_the_cap(url: str) -> None:
         with contextlib.suppress(ConnectionResetError):
             status = conn.recv(4096)
     assert status.startswith(b"HTTP/1.1 413")
+
+
+TEN_MB_BODY = b'{"question": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+
+
+def send_whole_body(url: str, client: str) -> tuple[int, str]:
+    """Clients that write the whole body before they read a byte of the answer, asking the server
+    to close after it (urllib always does): the status and detail they end up with."""
+    headers = {"Content-Type": "application/json", "Connection": "close"}
+    if client == "urllib":
+        request = urllib.request.Request(f"{url}/ask", data=TEN_MB_BODY, headers=headers, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        return refused.value.code, json.loads(refused.value.read())["detail"]
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        if client == "http.client chunked":
+            pieces = (TEN_MB_BODY[i : i + 65536] for i in range(0, len(TEN_MB_BODY), 65536))
+            conn.request("POST", "/ask", body=pieces, headers=headers, encode_chunked=True)
+        else:
+            conn.request("POST", "/ask", body=TEN_MB_BODY, headers=headers)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())["detail"]
+    finally:
+        conn.close()
+
+
+@pytest.mark.integration
+@pytest.mark.server
+@pytest.mark.parametrize("client", ["urllib", "http.client", "http.client chunked"])
+def test_client_that_sends_the_whole_body_reads_the_413(server: Server, client: str) -> None:
+    # Against the real `citeqa serve` process: the server answers 413 early, then reads and
+    # discards the rest of the body before closing, so the client is not reset mid-upload.
+    status, detail = send_whole_body(server.url, client)
+    assert status == 413
+    assert "larger than" in detail
 
 
 @pytest.mark.parametrize("path", ["/documents/..%2F..%2Fetc%2Fpasswd", "/documents/%2e%2e", "/documents/manifest.json"])

