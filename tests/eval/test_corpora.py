@@ -1,0 +1,101 @@
+"""The evaluation on real corpora nobody on the project wrote, one of them held out, with floors;
+then every answer to every question, asked of the real server, cites text that slices exactly."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eval.questions import load_questions
+from eval.suite import BY_NAME, run_suite
+from tests.conftest import Server, start_server
+
+pytestmark = pytest.mark.integration
+
+CORPORA = ["pip-docs", "mkdocs-html", "fhs-pdf"]
+# Set from `citeqa eval --suite` when these floors were written, less a small margin (see the
+# README's table); raising them is welcome, lowering them is not.
+# Measured (hybrid): pip-docs R@5 0.909, MRR@10 0.855 (LangChain 0.717), answer@1 0.409, off-topic
+# 6/6; mkdocs-html 0.886, 0.697 (0.537), 0.318, 5/6; fhs-pdf (held out) 0.932, 0.832 (0.739),
+# 0.477, 6/6. The issue's bar (answer@1 0.50, MRR 0.15 above LangChain) is not met everywhere yet.
+FLOORS: dict[str, dict[str, float]] = {
+    "pip-docs": {"recall@5": 0.88, "mrr@10": 0.83, "answer_hit@1": 0.38, "no_answer_recall": 0.83},
+    "mkdocs-html": {"recall@5": 0.86, "mrr@10": 0.67, "answer_hit@1": 0.29, "no_answer_recall": 0.83},
+    "fhs-pdf": {"recall@5": 0.90, "mrr@10": 0.80, "answer_hit@1": 0.44, "no_answer_recall": 0.83},
+}
+MRR_MARGIN_OVER_LANGCHAIN = {"pip-docs": 0.10, "mkdocs-html": 0.12, "fhs-pdf": 0.06}
+WRONGLY_FLAGGED_CEILING = 0.10
+
+
+@pytest.fixture(scope="module")
+def suite(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict[str, Any]], Path]:
+    root = tmp_path_factory.mktemp("suite")
+    reports = run_suite(root / "report", model_dir, CORPORA, index_root=root / "indexes")
+    return reports, root / "indexes"
+
+
+@pytest.mark.parametrize("name", CORPORA)
+def test_floors_on_every_corpus(suite: tuple[dict[str, dict[str, Any]], Path], name: str) -> None:
+    systems = suite[0][name]["systems"]
+    hybrid = systems["citeqa hybrid"]
+    for metric, floor in FLOORS[name].items():
+        assert hybrid[metric] >= floor, (name, metric, hybrid[metric])
+    assert hybrid["answerable_wrongly_flagged"] <= WRONGLY_FLAGGED_CEILING, hybrid
+    margin = hybrid["mrr@10"] - systems["LangChain recipe"]["mrr@10"]
+    assert margin >= MRR_MARGIN_OVER_LANGCHAIN[name], (name, margin)
+    for other in ("bm25s", "RRF (LangChain + bm25s)"):
+        assert hybrid["mrr@10"] > systems[other]["mrr@10"], (name, other)
+
+
+def test_the_held_out_corpus_is_reported_as_such(suite: tuple[dict[str, dict[str, Any]], Path]) -> None:
+    assert suite[0]["fhs-pdf"]["corpus"]["held_out"] is True
+    assert not suite[0]["pip-docs"]["corpus"]["held_out"]
+
+
+def _post(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+@pytest.fixture(scope="module", params=CORPORA)
+def corpus_server(request: pytest.FixtureRequest, suite: tuple[dict[str, dict[str, Any]], Path]) -> Iterator[Any]:
+    name = request.param
+    for server in start_server(suite[1] / name):
+        yield name, server
+
+
+def test_every_citation_slices_exactly_through_the_real_server(corpus_server: tuple[str, Server]) -> None:
+    name, server = corpus_server
+    texts: dict[str, dict[str, Any]] = {}
+    checked = 0
+    for question in load_questions(BY_NAME[name].questions):
+        answer = _post(f"{server.url}/ask", {"question": question.question, "k": 5})
+        for passage in answer["passages"]:
+            citation = passage["citation"]
+            doc_id = citation["doc_id"]
+            document = texts.get(doc_id) or texts.setdefault(doc_id, _get(f"{server.url}/documents/{doc_id}"))
+            text = document["text"]
+            assert text[citation["start"] : citation["end"]] == passage["text"], (name, question.qid)
+            if passage["answer"] is not None:
+                span = passage["answer"]
+                assert text[span["start"] : span["end"]] == span["text"], (name, question.qid)
+                assert citation["start"] <= span["start"] < span["end"] <= citation["end"]
+            if document.get("pages"):
+                starts = document["pages"]
+                page = sum(1 for start in starts if start <= citation["start"])
+                assert citation["page"] == page, (name, question.qid, citation)
+            checked += 1
+    assert checked >= 5 * 40
