@@ -19,6 +19,7 @@ from ingest.structure import chrome_keys, typed_spans
 
 Progress = Callable[[str, int, int], None]
 EncoderExport = Callable[[Path], dict[str, Any]]  # writes a query encoder into a folder
+EMBED_SLICE = 256  # texts handed to the embedder at once, between progress reports
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,14 @@ def corpus_chrome(documents: list[Document]) -> frozenset[str]:
 def _embed_in_batches(embedder: Embedder, texts: list[str], stage: str, progress: Progress) -> Any:
     import numpy as np
 
-    batch = 64
-    parts = []
-    for begin in range(0, len(texts), batch):
-        parts.append(embedder.embed_documents(texts[begin : begin + batch]))
-        progress(stage, min(begin + batch, len(texts)), len(texts))
-    return np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+    # Slices of texts of similar length: an embedder pads each of its batches to the longest text.
+    order = sorted(range(len(texts)), key=lambda number: len(texts[number]))
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    for begin in range(0, len(texts), EMBED_SLICE):
+        part = order[begin : begin + EMBED_SLICE]
+        vectors[part] = embedder.embed_documents([texts[number] for number in part])
+        progress(stage, min(begin + EMBED_SLICE, len(texts)), len(texts))
+    return vectors
 
 
 def build_index(
@@ -120,13 +123,8 @@ def build_index(
             )
             sentence_texts.extend(document.text[s.start : s.end] for s in doc_sentences)
             progress("parse", number, len(documents))
-        chunk_vectors = _embed_in_batches(embedder, chunk_texts, "embed passages", progress)
-        sentence_vectors = _embed_in_batches(embedder, sentence_texts, "embed sentences", progress)
-        calibration = calibrate(embedder, chunk_vectors, sentence_vectors, chunk_texts)
-        if retrieval is None:
-            retrieval = RetrievalSettings(answerable_threshold=calibration["threshold"])
-        digest = corpus_hash(documents)
         with tempfile.TemporaryDirectory(prefix=f".{index_dir.name}.encoder-", dir=index_dir.parent) as scratch:
+            # The encoder first: an embedder that exports it (OnnxDocumentEmbedder) embeds the documents with it.
             encoder: dict[str, Any] = {"backend": "model"}
             encoder_dir = None
             if export_encoder is not None:
@@ -134,6 +132,12 @@ def build_index(
                 encoder_dir = Path(scratch) / "encoder"
                 encoder = {"backend": "onnx", "dir": "encoder", **export_encoder(encoder_dir)}
                 progress("export encoder", 1, 1)
+            chunk_vectors = _embed_in_batches(embedder, chunk_texts, "embed passages", progress)
+            sentence_vectors = _embed_in_batches(embedder, sentence_texts, "embed sentences", progress)
+            calibration = calibrate(embedder, chunk_vectors, sentence_vectors, chunk_texts)
+            if retrieval is None:
+                retrieval = RetrievalSettings(answerable_threshold=calibration["threshold"])
+            digest = corpus_hash(documents)
             content = IndexContent(
                 documents, chunks, chunk_vectors, sentences, sentence_vectors, chunk_texts, encoder_dir
             )
