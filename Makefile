@@ -53,4 +53,4 @@ screenshot: install-dev
 	CITEQA_SCREENSHOT_DIR=docs $(BIN)/pytest -q tests/service/test_browser.py -k highlight
 
 clean:
-	rm -rf $(VENV) $(INDEX) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(INDEX) $(INDEX).cache .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -13,6 +13,7 @@ from ingest.calibration import calibrate
 from ingest.chunking import Chunk, ChunkerSettings, Sentence, chunk_document_with_sentences
 from ingest.documents import Document, corpus_hash, load_corpus, read_corpus
 from ingest.embedding import Embedder, with_context
+from ingest.embedding_cache import CacheIdentity, EmbeddingCache, cache_dir
 from ingest.errors import CiteqaError
 from ingest.index_store import IndexContent, ingest_lock, remove_stale_builds, verify_index, write_index
 from ingest.structure import chrome_keys, typed_spans
@@ -54,6 +55,8 @@ class IngestSummary:
     duplicates_skipped: int
     seconds: float
     corpus_hash: str
+    texts_embedded: int = 0  # distinct passage and sentence texts embedded by this run
+    texts_cached: int = 0  # distinct texts whose vectors came from the embedding cache
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -88,6 +91,19 @@ def _embed_in_batches(embedder: Embedder, texts: list[str], stage: str, progress
         vectors[part] = embedder.embed_documents([texts[number] for number in part])
         progress(stage, min(begin + EMBED_SLICE, len(texts)), len(texts))
     return vectors
+
+
+def _embed_with_cache(
+    embedder: Embedder, passages: list[str], sentences: list[str], index_dir: Path, progress: Progress
+) -> tuple[Any, Any, int, int]:
+    """Embed only the texts that the cache beside the index lacks; the cache then holds exactly
+    this build's texts. Returns both matrices, and how many distinct texts were embedded and reused."""
+    cache = EmbeddingCache.open(cache_dir(index_dir), CacheIdentity.of(embedder))
+    for texts, stage in ((passages, "embed passages"), (sentences, "embed sentences")):
+        missing = cache.missing(texts)
+        cache.add(missing, _embed_in_batches(embedder, missing, stage, progress))
+    used = cache.save(passages + sentences)
+    return cache.vectors(passages), cache.vectors(sentences), cache.added, used - cache.added
 
 
 def build_index(
@@ -132,8 +148,9 @@ def build_index(
                 encoder_dir = Path(scratch) / "encoder"
                 encoder = {"backend": "onnx", "dir": "encoder", **export_encoder(encoder_dir)}
                 progress("export encoder", 1, 1)
-            chunk_vectors = _embed_in_batches(embedder, chunk_texts, "embed passages", progress)
-            sentence_vectors = _embed_in_batches(embedder, sentence_texts, "embed sentences", progress)
+            chunk_vectors, sentence_vectors, embedded, cached = _embed_with_cache(
+                embedder, chunk_texts, sentence_texts, index_dir, progress
+            )
             calibration = calibrate(embedder, chunk_vectors, sentence_vectors, chunk_texts)
             if retrieval is None:
                 retrieval = RetrievalSettings(answerable_threshold=calibration["threshold"])
@@ -160,4 +177,5 @@ def build_index(
                 "counts": {"blocks": blocks, "duplicate_blocks_skipped": duplicates},
             }
             write_index(index_dir, content, manifest_fields)
-    return IngestSummary(len(documents), blocks, len(chunks), duplicates, time.perf_counter() - started, digest)
+    seconds = time.perf_counter() - started
+    return IngestSummary(len(documents), blocks, len(chunks), duplicates, seconds, digest, embedded, cached)

@@ -34,6 +34,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.chunking import ChunkerSettings
     from ingest.documents import read_corpus
     from ingest.embedding import verify_model
+    from ingest.embedding_cache import cache_dir
     from ingest.index_store import ingest_lock
     from ingest.pipeline import IngestSettings, build_index, index_is_current
 
@@ -89,7 +90,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             summary = build(progress)
     print(
         f"indexed {summary.documents} document(s): {summary.blocks} blocks, {summary.chunks} chunks, "
-        f"{summary.duplicates_skipped} duplicate blocks skipped, in {summary.seconds:.1f}s → {args.index}"
+        f"{summary.duplicates_skipped} duplicate blocks skipped, {summary.texts_embedded} texts embedded and "
+        f"{summary.texts_cached} reused from {cache_dir(args.index)}, in {summary.seconds:.1f}s → {args.index}"
     )
     return 0
 
