@@ -13,12 +13,14 @@ from ingest.calibration import calibrate
 from ingest.chunking import Chunk, ChunkerSettings, Sentence, chunk_document_with_sentences
 from ingest.documents import Document, corpus_hash, load_corpus, read_corpus
 from ingest.embedding import Embedder, with_context
+from ingest.embedding_cache import CacheIdentity, EmbeddingCache, cache_dir
 from ingest.errors import CiteqaError
 from ingest.index_store import IndexContent, ingest_lock, remove_stale_builds, verify_index, write_index
 from ingest.structure import chrome_keys, typed_spans
 
 Progress = Callable[[str, int, int], None]
 EncoderExport = Callable[[Path], dict[str, Any]]  # writes a query encoder into a folder
+EMBED_SLICE = 256  # texts handed to the embedder at once, between progress reports
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class IngestSummary:
     duplicates_skipped: int
     seconds: float
     corpus_hash: str
+    texts_embedded: int = 0  # distinct passage and sentence texts embedded by this run
+    texts_cached: int = 0  # distinct texts whose vectors came from the embedding cache
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -79,12 +83,27 @@ def corpus_chrome(documents: list[Document]) -> frozenset[str]:
 def _embed_in_batches(embedder: Embedder, texts: list[str], stage: str, progress: Progress) -> Any:
     import numpy as np
 
-    batch = 64
-    parts = []
-    for begin in range(0, len(texts), batch):
-        parts.append(embedder.embed_documents(texts[begin : begin + batch]))
-        progress(stage, min(begin + batch, len(texts)), len(texts))
-    return np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+    # Slices of texts of similar length: an embedder pads each of its batches to the longest text.
+    order = sorted(range(len(texts)), key=lambda number: len(texts[number]))
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    for begin in range(0, len(texts), EMBED_SLICE):
+        part = order[begin : begin + EMBED_SLICE]
+        vectors[part] = embedder.embed_documents([texts[number] for number in part])
+        progress(stage, min(begin + EMBED_SLICE, len(texts)), len(texts))
+    return vectors
+
+
+def _embed_with_cache(
+    embedder: Embedder, passages: list[str], sentences: list[str], index_dir: Path, progress: Progress
+) -> tuple[Any, Any, int, int]:
+    """Embed only the texts that the cache beside the index lacks; the cache then holds exactly
+    this build's texts. Returns both matrices, and how many distinct texts were embedded and reused."""
+    cache = EmbeddingCache.open(cache_dir(index_dir), CacheIdentity.of(embedder))
+    for texts, stage in ((passages, "embed passages"), (sentences, "embed sentences")):
+        missing = cache.missing(texts)
+        cache.add(missing, _embed_in_batches(embedder, missing, stage, progress))
+    used = cache.save(passages + sentences)
+    return cache.vectors(passages), cache.vectors(sentences), cache.added, used - cache.added
 
 
 def build_index(
@@ -120,13 +139,8 @@ def build_index(
             )
             sentence_texts.extend(document.text[s.start : s.end] for s in doc_sentences)
             progress("parse", number, len(documents))
-        chunk_vectors = _embed_in_batches(embedder, chunk_texts, "embed passages", progress)
-        sentence_vectors = _embed_in_batches(embedder, sentence_texts, "embed sentences", progress)
-        calibration = calibrate(embedder, chunk_vectors, sentence_vectors, chunk_texts)
-        if retrieval is None:
-            retrieval = RetrievalSettings(answerable_threshold=calibration["threshold"])
-        digest = corpus_hash(documents)
         with tempfile.TemporaryDirectory(prefix=f".{index_dir.name}.encoder-", dir=index_dir.parent) as scratch:
+            # The encoder first: an embedder that exports it (OnnxDocumentEmbedder) embeds the documents with it.
             encoder: dict[str, Any] = {"backend": "model"}
             encoder_dir = None
             if export_encoder is not None:
@@ -134,6 +148,13 @@ def build_index(
                 encoder_dir = Path(scratch) / "encoder"
                 encoder = {"backend": "onnx", "dir": "encoder", **export_encoder(encoder_dir)}
                 progress("export encoder", 1, 1)
+            chunk_vectors, sentence_vectors, embedded, cached = _embed_with_cache(
+                embedder, chunk_texts, sentence_texts, index_dir, progress
+            )
+            calibration = calibrate(embedder, chunk_vectors, sentence_vectors, chunk_texts)
+            if retrieval is None:
+                retrieval = RetrievalSettings(answerable_threshold=calibration["threshold"])
+            digest = corpus_hash(documents)
             content = IndexContent(
                 documents, chunks, chunk_vectors, sentences, sentence_vectors, chunk_texts, encoder_dir
             )
@@ -156,4 +177,5 @@ def build_index(
                 "counts": {"blocks": blocks, "duplicate_blocks_skipped": duplicates},
             }
             write_index(index_dir, content, manifest_fields)
-    return IngestSummary(len(documents), blocks, len(chunks), duplicates, time.perf_counter() - started, digest)
+    seconds = time.perf_counter() - started
+    return IngestSummary(len(documents), blocks, len(chunks), duplicates, seconds, digest, embedded, cached)

@@ -34,6 +34,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.chunking import ChunkerSettings
     from ingest.documents import read_corpus
     from ingest.embedding import verify_model
+    from ingest.embedding_cache import cache_dir
     from ingest.index_store import ingest_lock
     from ingest.pipeline import IngestSettings, build_index, index_is_current
 
@@ -52,21 +53,24 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as RichProgress
 
-    from ingest.embedding import SentenceTransformerEmbedder
+    from ingest.embedding import Embedder, SentenceTransformerEmbedder
+    from ingest.onnx_documents import OnnxDocumentEmbedder
     from ingest.pipeline import IngestSummary, Progress
     from ingest.progress import LogProgress
 
     console = Console(stderr=True)
-    with console.status("loading the embedding model…"):
-        embedder = SentenceTransformerEmbedder(model_dir, settings.model_sha256)
+    embedder: Embedder
     export = None
-    if not args.no_onnx:
-        from ingest.onnx_model import export_onnx
+    if args.no_onnx:
+        with console.status("loading the embedding model…"):
+            embedder = SentenceTransformerEmbedder(model_dir, settings.model_sha256)
+    else:  # documents are embedded with the ONNX export that serves queries, once exported
+        onnx = embedder = OnnxDocumentEmbedder(model_dir, settings.model_sha256)
 
         def export(folder: Path) -> dict[str, object]:
             with warnings.catch_warnings():  # the exporter's TracerWarnings say nothing to a user
                 warnings.simplefilter("ignore")
-                return export_onnx(model_dir, folder)
+                return onnx.export(folder)
 
     def build(progress: Progress) -> IngestSummary:
         return build_index(args.corpus, args.index, embedder, ingest_settings, progress, export_encoder=export)
@@ -86,7 +90,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             summary = build(progress)
     print(
         f"indexed {summary.documents} document(s): {summary.blocks} blocks, {summary.chunks} chunks, "
-        f"{summary.duplicates_skipped} duplicate blocks skipped, in {summary.seconds:.1f}s → {args.index}"
+        f"{summary.duplicates_skipped} duplicate blocks skipped, {summary.texts_embedded} texts embedded and "
+        f"{summary.texts_cached} reused from {cache_dir(args.index)}, in {summary.seconds:.1f}s → {args.index}"
     )
     return 0
 
@@ -271,7 +276,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     ingest.add_argument("--if-stale", action="store_true", help="do nothing when the index is current")
     ingest.add_argument("--max-chars", type=int, default=1000, help="largest passage, in characters")
     ingest.add_argument("--overlap", type=int, default=0, help="overlap between passages, in characters")
-    ingest.add_argument("--no-onnx", action="store_true", help="serve queries with PyTorch instead of ONNX Runtime")
+    ingest.add_argument(
+        "--no-onnx", action="store_true", help="embed documents and serve queries with PyTorch, not ONNX Runtime"
+    )
     ingest.set_defaults(run=cmd_ingest)
 
     serve = sub.add_parser(
