@@ -88,9 +88,9 @@ def _embed_with_cache(
     then holds exactly this build's texts. Returns both matrices, and how many distinct texts were
     embedded and reused."""
     cache = EmbeddingCache.open(cache_dir(index_dir), identity)
-    for texts, stage in ((passages, "embed passages"), (sentences, "embed sentences")):
-        missing = cache.missing(texts)
-        cache.add(missing, engine.embed(missing, stage, progress))
+    # One call for passages and sentences: a Ray engine then starts its actors (and loads the model) once.
+    missing = cache.missing(passages + sentences)
+    cache.add(missing, engine.embed(missing, "embed", progress))
     used = cache.save(passages + sentences)
     return cache.vectors(passages), cache.vectors(sentences), cache.added, used - cache.added
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from service.retriever import Answer
 
 EXIT_USAGE = 2
+ENGINE_NAMES = ("local", "ray")  # ingest.engines.ENGINES, named here so `--help` imports no numpy
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -72,8 +73,30 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 warnings.simplefilter("ignore")
                 return onnx.export(folder)
 
+    from ingest.engines import make_engine
+
+    options = {}
+    if args.engine == "ray":
+        from ingest.ray_engine import document_embedder_loader
+
+        # Each Ray worker loads (and verifies) the same embedder as this process, on its own node.
+        loader = document_embedder_loader(model_dir, settings.model_sha256, args.cpus_per_worker, args.gpus_per_worker)
+        options = {
+            "load_embedder": loader,
+            "address": args.ray_address,
+            "workers": args.workers,
+            "gpus_per_worker": args.gpus_per_worker,
+            "cpus_per_worker": args.cpus_per_worker,
+        }
+    engine = make_engine(args.engine, embedder, **options)
+
     def build(progress: Progress) -> IngestSummary:
-        return build_index(args.corpus, args.index, embedder, ingest_settings, progress, export_encoder=export)
+        try:
+            return build_index(
+                args.corpus, args.index, embedder, ingest_settings, progress, export_encoder=export, engine=engine
+            )
+        finally:
+            engine.close()
 
     if not console.is_terminal:
         summary = build(LogProgress())
@@ -262,6 +285,13 @@ def _k(value: str) -> int:
     return number
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citeqa", description="Question answering with exact citations.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -279,6 +309,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     ingest.add_argument(
         "--no-onnx", action="store_true", help="embed documents and serve queries with PyTorch, not ONNX Runtime"
     )
+    ingest.add_argument(
+        "--engine", default="local", choices=ENGINE_NAMES, help="where parsing and embedding run (default: local)"
+    )
+    ingest.add_argument("--ray-address", help="a running Ray cluster (HEAD:6379); default: start Ray on this machine")
+    ingest.add_argument("--workers", type=_positive, default=1, help="Ray: embedding actors (one model each)")
+    ingest.add_argument("--gpus-per-worker", type=float, default=0, help="Ray: GPUs per embedding actor")
+    ingest.add_argument("--cpus-per-worker", type=_positive, default=1, help="Ray: CPUs (threads) per embedding actor")
     ingest.set_defaults(run=cmd_ingest)
 
     serve = sub.add_parser(
