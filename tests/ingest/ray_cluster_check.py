@@ -52,7 +52,7 @@ def main() -> int:
         address = cluster.address
         seconds = ingest(args.corpus, ray_index, "--engine", "ray", "--ray-address", address, "--workers", workers)
     finally:
-        cluster.shutdown()
+        cluster.shutdown()  # type: ignore[no-untyped-call]
     manifest = json.loads((ray_index / "manifest.json").read_text(encoding="utf-8"))
     report = {"address": address, "seconds": seconds, "chunks": manifest["counts"]["chunks"]}
     report |= {"sentences": manifest["counts"]["sentences"], "engine": manifest["engine"]}
