@@ -29,8 +29,9 @@ EmbedderLoader = Callable[[Path | None], Embedder]  # the exported encoder's fol
 def load_document_embedder(
     model_dir: str, expected_sha256: str, threads: int, device: str, encoder: Path | None
 ) -> Embedder:
-    """In a worker: the embedder the local engine uses, its weights verified on this node."""
-    if encoder is None:
+    """In a worker: the embedder the local engine uses, its weights verified on this node. A worker
+    given a GPU embeds with PyTorch on it (the ONNX Runtime here is the CPU build)."""
+    if encoder is None or device != "cpu":
         return SentenceTransformerEmbedder(Path(model_dir), expected_sha256, device=device)
     embedder = OnnxDocumentEmbedder(Path(model_dir), expected_sha256, threads=threads)
     embedder.load(encoder)
@@ -67,7 +68,7 @@ class RayEngine:
     def __init__(
         self,
         embedder: Embedder,
-        load_embedder: EmbedderLoader | None = None,
+        load_embedder: EmbedderLoader,
         address: str | None = None,
         workers: int = 1,
         gpus_per_worker: float = 0,
@@ -79,7 +80,7 @@ class RayEngine:
             raise MissingExtra("--engine ray needs Ray: pip install -e '.[ray]'") from exc
         self._ray = ray
         self.dimension = embedder.dimension
-        self._load = load_embedder or (lambda folder: embedder)
+        self._load = load_embedder  # pickled to the workers: `embedder` (the driver's) may not pickle
         self._workers = workers
         self._gpus = gpus_per_worker
         self._cpus = cpus_per_worker

@@ -37,20 +37,22 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--workers", type=int, default=0, help="embedding actors (default: one per node)")
+    parser.add_argument("--cpus-per-node", type=int, default=1, help="also each embedding actor's threads")
     parser.add_argument("--compare", action="store_true")
     args = parser.parse_args()
     os.environ["PYTHONPATH"] = str(REPO)  # the nodes' workers import this checkout
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.cpus_per_node})
     try:
         for _ in range(args.nodes - 1):
-            cluster.add_node(num_cpus=1)
+            cluster.add_node(num_cpus=args.cpus_per_node)
         cluster.wait_for_nodes()
         workers = str(args.workers or args.nodes)
         ray_index = args.out / "ray"
         address = cluster.address
-        seconds = ingest(args.corpus, ray_index, "--engine", "ray", "--ray-address", address, "--workers", workers)
+        engine = ("--engine", "ray", "--ray-address", address, "--workers", workers)
+        seconds = ingest(args.corpus, ray_index, *engine, "--cpus-per-worker", str(args.cpus_per_node))
     finally:
         cluster.shutdown()  # type: ignore[no-untyped-call]
     manifest = json.loads((ray_index / "manifest.json").read_text(encoding="utf-8"))
