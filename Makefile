@@ -114,4 +114,4 @@ docker-test: docker
 	$(PYTHON) tests/docker_check.py --image $(IMAGE) --docker $(DOCKER)
 
 clean:
-	rm -rf $(VENV) $(INDEX) $(WHEELHOUSE) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(INDEX) $(INDEX).cache $(WHEELHOUSE) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -51,17 +51,11 @@ BY_NAME = {c.name: c for c in SUITE}
 
 
 def build_eval_index(corpus: Path, target: Path, model_dir: Path) -> None:
-    from ingest.embedding import SentenceTransformerEmbedder
-    from ingest.onnx_model import export_onnx
+    from ingest.onnx_documents import OnnxDocumentEmbedder
     from ingest.pipeline import IngestSettings, build_index
 
-    build_index(
-        corpus,
-        target,
-        SentenceTransformerEmbedder(model_dir),
-        IngestSettings(onnx_encoder=True),
-        export_encoder=lambda folder: export_onnx(model_dir, folder),
-    )
+    embedder = OnnxDocumentEmbedder(model_dir)  # as `citeqa ingest` builds it
+    build_index(corpus, target, embedder, IngestSettings(onnx_encoder=True), export_encoder=embedder.export)
 
 
 def evaluate_corpus(entry: EvalCorpus, index_dir: Path, out: Path, model_dir: Path) -> dict[str, Any]:

@@ -116,27 +116,40 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     return sorted(p for p in corpus_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def read_corpus(corpus_dir: Path) -> Corpus:
-    """Every readable document under `corpus_dir`, sorted by path so ingest is deterministic.
-    A file that cannot be read is skipped whole, named with its reason (logged and recorded in
-    the manifest), never half-indexed; a file of an unknown type is skipped the same way."""
+def document_sources(corpus_dir: Path) -> tuple[list[Path], list[dict[str, str]]]:
+    """The files to read, sorted by path, and the files skipped for their type (with the reason)."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder not found: {corpus_dir}")
-    documents: list[Document] = []
+    paths: list[Path] = []
     skipped: list[dict[str, str]] = []
     for path in corpus_files(corpus_dir):
         if path.name.endswith(".meta.json"):
             continue
-        source = path.relative_to(corpus_dir).as_posix()
         if path.suffix.lower() not in READERS:
+            source = path.relative_to(corpus_dir).as_posix()
             skipped.append({"source": source, "reason": f"unsupported file type '{path.suffix}'"})
             continue
-        try:
-            documents.append(load_document(path, corpus_dir))
-        except CorpusError as exc:
-            if "meta.json" in str(exc):
-                raise  # the user's own metadata is wrong: say so rather than skip the document
-            skipped.append({"source": source, "reason": str(exc).removeprefix(f"{path}: ")})
+        paths.append(path)
+    return paths, skipped
+
+
+def load_or_skip(path: Path, corpus_dir: Path) -> Document | dict[str, str]:
+    """One document, or {"source", "reason"} when its file cannot be read. Wrong metadata of the
+    user's own is raised, not skipped."""
+    try:
+        return load_document(path, corpus_dir)
+    except CorpusError as exc:
+        if "meta.json" in str(exc):
+            raise
+        return {"source": path.relative_to(corpus_dir).as_posix(), "reason": str(exc).removeprefix(f"{path}: ")}
+
+
+def assemble_corpus(corpus_dir: Path, loaded: list[Document | dict[str, str]], skipped: list[dict[str, str]]) -> Corpus:
+    """The corpus from every file's outcome, in path order: refused when nothing was readable or
+    two documents share an id."""
+    documents = [item for item in loaded if isinstance(item, Document)]
+    unreadable = [item for item in loaded if isinstance(item, dict)]
+    skipped = sorted([*skipped, *unreadable], key=lambda e: Path(e["source"]))  # path order, as read
     if not documents:
         reasons = "; ".join(f"{e['source']}: {e['reason']}" for e in skipped[:3])
         formats = ", ".join(sorted(READERS))
@@ -147,6 +160,14 @@ def read_corpus(corpus_dir: Path) -> Corpus:
             raise CorpusError(f"duplicate doc_id '{doc.doc_id}' in {seen[doc.doc_id]} and {doc.source}")
         seen[doc.doc_id] = doc.source
     return Corpus(documents, skipped)
+
+
+def read_corpus(corpus_dir: Path) -> Corpus:
+    """Every readable document under `corpus_dir`, sorted by path so ingest is deterministic.
+    A file that cannot be read is skipped whole, named with its reason (logged and recorded in
+    the manifest), never half-indexed; a file of an unknown type is skipped the same way."""
+    paths, skipped = document_sources(corpus_dir)
+    return assemble_corpus(corpus_dir, [load_or_skip(path, corpus_dir) for path in paths], skipped)
 
 
 def load_corpus(corpus_dir: Path) -> list[Document]:

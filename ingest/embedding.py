@@ -86,11 +86,13 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class SentenceTransformerEmbedder:
-    """all-MiniLM-L6-v2 from the shipped folder, offline, on the CPU."""
+    """all-MiniLM-L6-v2 from the shipped folder, offline, on the CPU (or a GPU, for a Ray worker given one)."""
 
     name = MODEL_NAME
 
-    def __init__(self, model_dir: Path, expected_sha256: str = MODEL_SHA256, batch_size: int = 32) -> None:
+    def __init__(
+        self, model_dir: Path, expected_sha256: str = MODEL_SHA256, batch_size: int = 32, device: str = "cpu"
+    ) -> None:
         self.weights_sha256 = verify_model(model_dir, expected_sha256)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -102,7 +104,7 @@ class SentenceTransformerEmbedder:
 
         transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar on every start
 
-        self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        self._model = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
         self._batch_size = batch_size
         self._lock = threading.Lock()  # one encode at a time: torch already uses both cores
         get_dimension = getattr(self._model, "get_embedding_dimension", None) or (

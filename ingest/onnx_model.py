@@ -117,6 +117,10 @@ class OnnxEmbedder:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
         mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
+        return self.encode_tokens(ids, mask)
+
+    def encode_tokens(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Embeddings of a batch already tokenized and padded: int64 ids and attention mask."""
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0]
         weights = mask.astype(np.float32)

@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from ingest.calibration import calibrate
-from ingest.chunking import Chunk, ChunkerSettings, Sentence, chunk_document_with_sentences
-from ingest.documents import Document, corpus_hash, load_corpus, read_corpus
-from ingest.embedding import Embedder, with_context
+from ingest.chunking import Chunk, ChunkerSettings, Sentence
+from ingest.documents import Corpus, assemble_corpus, corpus_hash, document_sources, load_corpus
+from ingest.embedding import Embedder
+from ingest.embedding_cache import CacheIdentity, EmbeddingCache, cache_dir
+from ingest.engines import Engine, LocalEngine
+from ingest.engines import Progress as Progress
 from ingest.errors import CiteqaError
 from ingest.index_store import IndexContent, ingest_lock, remove_stale_builds, verify_index, write_index
-from ingest.structure import chrome_keys, typed_spans
+from ingest.stages import chunks_from, document_from_dict
+from ingest.structure import chrome_keys
 
-Progress = Callable[[str, int, int], None]
 EncoderExport = Callable[[Path], dict[str, Any]]  # writes a query encoder into a folder
 
 
@@ -53,6 +56,8 @@ class IngestSummary:
     duplicates_skipped: int
     seconds: float
     corpus_hash: str
+    texts_embedded: int = 0  # distinct passage and sentence texts embedded by this run
+    texts_cached: int = 0  # distinct texts whose vectors came from the embedding cache
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -71,20 +76,38 @@ def index_is_current(index_dir: Path, corpus_dir: Path, settings: IngestSettings
         return False
 
 
-def corpus_chrome(documents: list[Document]) -> frozenset[str]:
-    """Blocks that recur across many documents of this corpus (navigation, footers)."""
-    return chrome_keys([[t.span.text for t in typed_spans(d.text, d.segments)] for d in documents])
+def _embed_with_cache(
+    engine: Engine,
+    identity: CacheIdentity,
+    passages: list[str],
+    sentences: list[str],
+    index_dir: Path,
+    progress: Progress,
+) -> tuple[Any, Any, int, int]:
+    """Embed (with whichever engine) only the texts that the cache beside the index lacks; the cache
+    then holds exactly this build's texts. Returns both matrices, and how many distinct texts were
+    embedded and reused."""
+    cache = EmbeddingCache.open(cache_dir(index_dir), identity)
+    # One call for passages and sentences: a Ray engine then starts its actors (and loads the model) once.
+    missing = cache.missing(passages + sentences)
+    cache.add(missing, engine.embed(missing, "embed", progress))
+    used = cache.save(passages + sentences)
+    return cache.vectors(passages), cache.vectors(sentences), cache.added, used - cache.added
 
 
-def _embed_in_batches(embedder: Embedder, texts: list[str], stage: str, progress: Progress) -> Any:
-    import numpy as np
-
-    batch = 64
-    parts = []
-    for begin in range(0, len(texts), batch):
-        parts.append(embedder.embed_documents(texts[begin : begin + batch]))
-        progress(stage, min(begin + batch, len(texts)), len(texts))
-    return np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+def _parse_corpus(
+    engine: Engine, corpus_dir: Path, progress: Progress
+) -> tuple[Corpus, list[dict[str, Any]], list[str]]:
+    """Read and parse every file where the engine runs; the corpus-wide chrome rule is decided here."""
+    paths, skipped = document_sources(corpus_dir)
+    progress("parse", 0, len(paths))
+    parsed = engine.parse(paths, corpus_dir)
+    loaded = [document_from_dict(p["document"]) if "document" in p else p["skipped"] for p in parsed]
+    corpus = assemble_corpus(corpus_dir, loaded, skipped)
+    readable = [p for p in parsed if "document" in p]
+    chrome = sorted(chrome_keys([p["spans"] for p in readable]))
+    progress("parse", len(paths), len(paths))
+    return corpus, [p["document"] for p in readable], chrome
 
 
 def build_index(
@@ -95,38 +118,33 @@ def build_index(
     progress: Progress = _no_progress,
     retrieval: RetrievalSettings | None = None,
     export_encoder: EncoderExport | None = None,
+    engine: Engine | None = None,
 ) -> IngestSummary:
+    """Parse, chunk and embed where `engine` runs them (here by default), then write the index
+    here: one writer, one lock, one atomic swap, whichever engine produced the vectors. `embedder`
+    is the driver's: the cache's identity, the calibration questions, and the local engine's model."""
     settings = settings or IngestSettings()
+    engine = engine or LocalEngine(embedder)
     started = time.perf_counter()
     with ingest_lock(index_dir):
         remove_stale_builds(index_dir)
-        corpus = read_corpus(corpus_dir)
+        corpus, parsed_documents, chrome = _parse_corpus(engine, corpus_dir, progress)
         documents = corpus.documents
-        chrome = corpus_chrome(documents)
+        pieces = engine.chunk(parsed_documents, settings.as_dict(), chrome)
         chunks: list[Chunk] = []
         sentences: list[Sentence] = []
         chunk_texts: list[str] = []
         sentence_texts: list[str] = []
-        blocks = duplicates = 0
-        for number, document in enumerate(documents, 1):
-            doc_blocks, doc_chunks, doc_sentences = chunk_document_with_sentences(document, settings.chunker, chrome)
-            blocks += len(doc_blocks)
-            duplicates += sum(1 for b in doc_blocks if b.duplicate_of is not None)
+        for piece in pieces:
+            doc_chunks, doc_sentences = chunks_from(piece)
             chunks.extend(doc_chunks)
             sentences.extend(doc_sentences)
-            chunk_texts.extend(
-                with_context(c.text, document, c.section, c.speaker) if settings.embed_context else c.text
-                for c in doc_chunks
-            )
-            sentence_texts.extend(document.text[s.start : s.end] for s in doc_sentences)
-            progress("parse", number, len(documents))
-        chunk_vectors = _embed_in_batches(embedder, chunk_texts, "embed passages", progress)
-        sentence_vectors = _embed_in_batches(embedder, sentence_texts, "embed sentences", progress)
-        calibration = calibrate(embedder, chunk_vectors, sentence_vectors, chunk_texts)
-        if retrieval is None:
-            retrieval = RetrievalSettings(answerable_threshold=calibration["threshold"])
-        digest = corpus_hash(documents)
+            chunk_texts.extend(piece["chunk_texts"])
+            sentence_texts.extend(piece["sentence_texts"])
+        blocks = sum(piece["blocks"] for piece in pieces)
+        duplicates = sum(piece["duplicates"] for piece in pieces)
         with tempfile.TemporaryDirectory(prefix=f".{index_dir.name}.encoder-", dir=index_dir.parent) as scratch:
+            # The encoder first: an embedder that exports it (OnnxDocumentEmbedder) embeds the documents with it.
             encoder: dict[str, Any] = {"backend": "model"}
             encoder_dir = None
             if export_encoder is not None:
@@ -134,6 +152,14 @@ def build_index(
                 encoder_dir = Path(scratch) / "encoder"
                 encoder = {"backend": "onnx", "dir": "encoder", **export_encoder(encoder_dir)}
                 progress("export encoder", 1, 1)
+            engine.start(encoder_dir)
+            chunk_vectors, sentence_vectors, embedded, cached = _embed_with_cache(
+                engine, CacheIdentity.of(embedder), chunk_texts, sentence_texts, index_dir, progress
+            )
+            calibration = calibrate(embedder, chunk_vectors, sentence_vectors, chunk_texts)
+            if retrieval is None:
+                retrieval = RetrievalSettings(answerable_threshold=calibration["threshold"])
+            digest = corpus_hash(documents)
             content = IndexContent(
                 documents, chunks, chunk_vectors, sentences, sentence_vectors, chunk_texts, encoder_dir
             )
@@ -154,6 +180,8 @@ def build_index(
                     "skipped": corpus.skipped,
                 },
                 "counts": {"blocks": blocks, "duplicate_blocks_skipped": duplicates},
+                "engine": {"name": engine.name, **engine.cluster()},
             }
             write_index(index_dir, content, manifest_fields)
-    return IngestSummary(len(documents), blocks, len(chunks), duplicates, time.perf_counter() - started, digest)
+    seconds = time.perf_counter() - started
+    return IngestSummary(len(documents), blocks, len(chunks), duplicates, seconds, digest, embedded, cached)

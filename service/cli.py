@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from service.retriever import Answer
 
 EXIT_USAGE = 2
+ENGINE_NAMES = ("local", "ray")  # ingest.engines.ENGINES, named here so `--help` imports no numpy
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -34,6 +35,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.chunking import ChunkerSettings
     from ingest.documents import read_corpus
     from ingest.embedding import verify_model
+    from ingest.embedding_cache import cache_dir
     from ingest.index_store import ingest_lock
     from ingest.pipeline import IngestSettings, build_index, index_is_current
 
@@ -52,24 +54,49 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as RichProgress
 
-    from ingest.embedding import SentenceTransformerEmbedder
+    from ingest.embedding import Embedder, SentenceTransformerEmbedder
+    from ingest.onnx_documents import OnnxDocumentEmbedder
     from ingest.pipeline import IngestSummary, Progress
     from ingest.progress import LogProgress
 
     console = Console(stderr=True)
-    with console.status("loading the embedding model…"):
-        embedder = SentenceTransformerEmbedder(model_dir, settings.model_sha256)
+    embedder: Embedder
     export = None
-    if not args.no_onnx:
-        from ingest.onnx_model import export_onnx
+    if args.no_onnx:
+        with console.status("loading the embedding model…"):
+            embedder = SentenceTransformerEmbedder(model_dir, settings.model_sha256)
+    else:  # documents are embedded with the ONNX export that serves queries, once exported
+        onnx = embedder = OnnxDocumentEmbedder(model_dir, settings.model_sha256)
 
         def export(folder: Path) -> dict[str, object]:
             with warnings.catch_warnings():  # the exporter's TracerWarnings say nothing to a user
                 warnings.simplefilter("ignore")
-                return export_onnx(model_dir, folder)
+                return onnx.export(folder)
+
+    from ingest.engines import make_engine
+
+    options = {}
+    if args.engine == "ray":
+        from ingest.ray_engine import document_embedder_loader
+
+        # Each Ray worker loads (and verifies) the same embedder as this process, on its own node.
+        loader = document_embedder_loader(model_dir, settings.model_sha256, args.cpus_per_worker, args.gpus_per_worker)
+        options = {
+            "load_embedder": loader,
+            "address": args.ray_address,
+            "workers": args.workers,
+            "gpus_per_worker": args.gpus_per_worker,
+            "cpus_per_worker": args.cpus_per_worker,
+        }
+    engine = make_engine(args.engine, embedder, **options)
 
     def build(progress: Progress) -> IngestSummary:
-        return build_index(args.corpus, args.index, embedder, ingest_settings, progress, export_encoder=export)
+        try:
+            return build_index(
+                args.corpus, args.index, embedder, ingest_settings, progress, export_encoder=export, engine=engine
+            )
+        finally:
+            engine.close()
 
     if not console.is_terminal:
         summary = build(LogProgress())
@@ -86,7 +113,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             summary = build(progress)
     print(
         f"indexed {summary.documents} document(s): {summary.blocks} blocks, {summary.chunks} chunks, "
-        f"{summary.duplicates_skipped} duplicate blocks skipped, in {summary.seconds:.1f}s → {args.index}"
+        f"{summary.duplicates_skipped} duplicate blocks skipped, {summary.texts_embedded} texts embedded and "
+        f"{summary.texts_cached} reused from {cache_dir(args.index)}, in {summary.seconds:.1f}s → {args.index}"
     )
     return 0
 
@@ -257,6 +285,13 @@ def _k(value: str) -> int:
     return number
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citeqa", description="Question answering with exact citations.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -271,7 +306,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     ingest.add_argument("--if-stale", action="store_true", help="do nothing when the index is current")
     ingest.add_argument("--max-chars", type=int, default=1000, help="largest passage, in characters")
     ingest.add_argument("--overlap", type=int, default=0, help="overlap between passages, in characters")
-    ingest.add_argument("--no-onnx", action="store_true", help="serve queries with PyTorch instead of ONNX Runtime")
+    ingest.add_argument(
+        "--no-onnx", action="store_true", help="embed documents and serve queries with PyTorch, not ONNX Runtime"
+    )
+    ingest.add_argument(
+        "--engine", default="local", choices=ENGINE_NAMES, help="where parsing and embedding run (default: local)"
+    )
+    ingest.add_argument("--ray-address", help="a running Ray cluster (HEAD:6379); default: start Ray on this machine")
+    ingest.add_argument("--workers", type=_positive, default=1, help="Ray: embedding actors (one model each)")
+    ingest.add_argument("--gpus-per-worker", type=float, default=0, help="Ray: GPUs per embedding actor")
+    ingest.add_argument("--cpus-per-worker", type=_positive, default=1, help="Ray: CPUs (threads) per embedding actor")
     ingest.set_defaults(run=cmd_ingest)
 
     serve = sub.add_parser(

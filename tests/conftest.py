@@ -99,19 +99,13 @@ def model_dir() -> Path:
 @pytest.fixture(scope="session")
 def real_index(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
     """The article indexed with the real model, once per test session."""
-    from ingest.embedding import SentenceTransformerEmbedder
-    from ingest.onnx_model import export_onnx
+    from ingest.onnx_documents import OnnxDocumentEmbedder
     from ingest.pipeline import IngestSettings, build_index
 
     target = tmp_path_factory.mktemp("real") / "index"
-    # As `citeqa ingest` builds it: with the ONNX query encoder the service serves from.
-    build_index(
-        CORPUS,
-        target,
-        SentenceTransformerEmbedder(model_dir),
-        IngestSettings(onnx_encoder=True),
-        export_encoder=lambda folder: export_onnx(model_dir, folder),
-    )
+    # As `citeqa ingest` builds it: the ONNX encoder the service serves from embeds the documents too.
+    embedder = OnnxDocumentEmbedder(model_dir)
+    build_index(CORPUS, target, embedder, IngestSettings(onnx_encoder=True), export_encoder=embedder.export)
     return target
 
 

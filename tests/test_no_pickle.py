@@ -1,4 +1,4 @@
-"""Nothing is ever unpickled: not in the source, not in an index directory."""
+"""Nothing is ever unpickled: not in the source, not in an index directory or its embedding cache."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.embedding_cache import cache_dir
 from ingest.pipeline import build_index
 from tests.conftest import CORPUS, REPO, FakeEmbedder
 
@@ -29,7 +30,8 @@ def test_source_tree_never_unpickles() -> None:
 def test_index_artifacts_hold_no_pickles(tmp_path: Path) -> None:
     target = tmp_path / "index"
     build_index(CORPUS, target, FakeEmbedder())
-    for path in target.rglob("*"):
+    assert cache_dir(target).is_dir()
+    for path in [*target.rglob("*"), *cache_dir(target).rglob("*")]:
         if not path.is_file():
             continue
         head = path.read_bytes()[:2]

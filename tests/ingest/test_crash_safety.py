@@ -17,8 +17,8 @@ from tests.conftest import CORPUS, REPO, FakeEmbedder, citeqa_env
 
 # Each point names a function the ingest calls and whether the kill comes before or after it.
 KILL_POINTS = {
-    "while parsing": ("ingest.pipeline", "chunk_document_with_sentences", "before"),
-    "while embedding": ("ingest.pipeline", "_embed_in_batches", "before"),
+    "while parsing": ("ingest.stages", "chunk_document_with_sentences", "before"),
+    "while embedding": ("ingest.engines", "embed_in_slices", "before"),
     "after the FAISS file": ("faiss", "write_index", "after"),
     "after the lexical index": ("ingest.lexical", "LexicalIndex.save", "after"),
     "before fsync": ("ingest.index_store", "_fsync_tree", "before"),

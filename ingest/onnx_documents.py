@@ -1,0 +1,104 @@
+"""Document embeddings at ingest from the ONNX export of the model, the graph that serves queries."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.embedding import MODEL_NAME, MODEL_SHA256, verify_model
+from ingest.errors import ModelMismatch
+from ingest.onnx_model import CONFIG_FILE, TOKENIZER_FILE, OnnxEmbedder, export_onnx
+
+BATCH_TOKENS = 8192  # padded tokens per run: 32 passages of 256 word pieces, hundreds of short sentences
+MAX_BATCH = 256
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def length_buckets(lengths: np.ndarray, batch_tokens: int, max_batch: int) -> Iterator[np.ndarray]:
+    """Indices of texts in batches of similar token length (shortest first), each at most
+    `batch_tokens` once padded to its longest text, so little work is spent on padding."""
+    order = np.argsort(lengths, kind="stable")
+    begin = 0
+    for end in range(1, len(order) + 1):
+        longest = int(lengths[order[end - 1]])
+        if end - begin > 1 and ((end - begin) * longest > batch_tokens or end - begin > max_batch):
+            yield order[begin : end - 1]
+            begin = end - 1
+    if begin < len(order):
+        yield order[begin:]
+
+
+class OnnxDocumentEmbedder:
+    """all-MiniLM-L6-v2 through ONNX Runtime on every core, for ingest. The weights are verified
+    as for the PyTorch embedder; `export` writes the ONNX encoder (ingest puts it in the index as
+    encoder/, where queries are served from) and documents are then embedded with that file."""
+
+    name = MODEL_NAME
+
+    def __init__(
+        self,
+        model_dir: Path,
+        expected_sha256: str = MODEL_SHA256,
+        threads: int | None = None,
+        batch_tokens: int = BATCH_TOKENS,
+    ) -> None:
+        self.weights_sha256 = verify_model(model_dir, expected_sha256)
+        self._model_dir = model_dir
+        self._expected_sha256 = expected_sha256
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        self.dimension = int(config["hidden_size"])
+        self._threads = threads or available_cores()
+        self._batch_tokens = batch_tokens
+        self._encoder: OnnxEmbedder | None = None
+        self._tokenizer: Any = None
+
+    def export(self, folder: Path) -> dict[str, Any]:
+        """Export the verified weights into `folder`, then embed with the exported model."""
+        verify_model(self._model_dir, self._expected_sha256)  # the file exported is the file verified
+        config = export_onnx(self._model_dir, folder)
+        self.load(folder)
+        return config
+
+    def load(self, folder: Path) -> None:
+        """Embed with an encoder already exported from these weights into `folder`."""
+        from tokenizers import Tokenizer
+
+        encoder = OnnxEmbedder(folder, self.weights_sha256, threads=self._threads, cache_size=0)
+        if encoder.dimension != self.dimension:
+            raise ModelMismatch(f"{folder}: encoder gives {encoder.dimension} dimensions, the model {self.dimension}")
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        tokenizer.enable_truncation(max_length=int(config["max_length"]))
+        tokenizer.no_padding()  # each bucket is padded to its own longest text below
+        self._encoder, self._tokenizer = encoder, tokenizer
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if self._encoder is None:
+            raise RuntimeError("OnnxDocumentEmbedder: export() or load() the encoder before embedding")
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return vectors
+        tokens = [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
+        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+        for bucket in length_buckets(lengths, self._batch_tokens, MAX_BATCH):
+            ids = np.zeros((len(bucket), int(lengths[bucket].max())), dtype=np.int64)
+            for row, number in enumerate(bucket):
+                ids[row, : lengths[number]] = tokens[number]
+            mask = (np.arange(ids.shape[1]) < lengths[bucket][:, None]).astype(np.int64)
+            vectors[bucket] = self._encoder.encode_tokens(ids, mask)
+        return vectors
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vector: np.ndarray = self.embed_documents([text])[0]
+        return vector

@@ -1,0 +1,99 @@
+"""Documents embedded with the ONNX export agree with sentence-transformers, whatever the batching."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.embedding import SentenceTransformerEmbedder, with_context
+from ingest.index_store import load_index
+from ingest.onnx_documents import OnnxDocumentEmbedder, length_buckets
+from ingest.pipeline import IngestSettings, build_index
+from tests.conftest import CORPUS
+
+
+@given(st.lists(st.integers(1, 256), max_size=300), st.integers(256, 4096), st.integers(1, 64))
+def test_buckets_cover_every_text_once_within_budget(lengths: list[int], budget: int, most: int) -> None:
+    array = np.asarray(lengths, dtype=np.int64)
+    buckets = list(length_buckets(array, budget, most))
+    assert sorted(int(i) for b in buckets for i in b) == list(range(len(lengths)))
+    for bucket in buckets:
+        assert len(bucket) == 1 or (len(bucket) <= most and len(bucket) * array[bucket].max() <= budget)
+    longest = [int(array[b].max()) for b in buckets]
+    assert longest == sorted(longest)  # shortest first: similar lengths share a bucket
+
+
+def test_embedding_before_an_export_is_refused(model_dir: Path) -> None:
+    with pytest.raises(RuntimeError, match="export"):
+        OnnxDocumentEmbedder(model_dir).embed_documents(["text"])
+
+
+@pytest.fixture(scope="module")
+def onnx(real_index: Path, model_dir: Path) -> OnnxDocumentEmbedder:
+    embedder = OnnxDocumentEmbedder(model_dir)
+    embedder.load(real_index / "encoder")
+    return embedder
+
+
+def article_texts(index_dir: Path) -> tuple[list[str], list[str]]:
+    """The article's passages and sentences, as ingest embeds them."""
+    index = load_index(index_dir)
+    documents = index.documents
+    passages = [with_context(c.text, documents[c.doc_id], c.section, c.speaker) for c in index.chunks]
+    return passages, [documents[s.doc_id].text[s.start : s.end] for s in index.sentences]
+
+
+@pytest.mark.integration
+def test_onnx_and_pytorch_document_embeddings_agree(
+    onnx: OnnxDocumentEmbedder, real_index: Path, model_dir: Path
+) -> None:
+    torch = SentenceTransformerEmbedder(model_dir)
+    for texts in article_texts(real_index):
+        cosines = (torch.embed_documents(texts) * onnx.embed_documents(texts)).sum(axis=1)
+        assert cosines.min() >= 0.999, texts[int(cosines.argmin())]
+
+
+@pytest.mark.integration
+def test_bucketed_batches_equal_texts_one_at_a_time(onnx: OnnxDocumentEmbedder, real_index: Path) -> None:
+    passages, sentences = article_texts(real_index)
+    texts = [*passages[:20], *sentences[:60], "x", "A very long passage " * 200]
+    together = onnx.embed_documents(texts)  # sorted by length, bucketed, put back in order
+    alone = np.stack([onnx.embed_documents([t])[0] for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.integration
+def test_real_reingest_equals_a_build_from_scratch(real_index: Path, model_dir: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "second.txt").write_text("A second article.\n\nIt has a paragraph of its own.\n", encoding="utf-8")
+
+    def build(target: Path) -> Any:
+        embedder = OnnxDocumentEmbedder(model_dir)
+
+        def export(folder: Path) -> dict[str, Any]:  # the session's export, copied: as fresh, and quicker
+            shutil.copytree(real_index / "encoder", folder)
+            embedder.load(folder)
+            return {}
+
+        return build_index(corpus, target, embedder, IngestSettings(onnx_encoder=True), export_encoder=export)
+
+    target = tmp_path / "index"
+    build(target)
+    (corpus / "second.txt").write_text("A second article.\n\nIts paragraph was rewritten.\n", encoding="utf-8")
+    summary = build(target)
+    assert 0 < summary.texts_embedded <= 4 and summary.texts_cached > 150
+    scratch = tmp_path / "scratch"
+    build(scratch)
+    again, fresh = load_index(target), load_index(scratch)
+    assert [c.chunk_id for c in again.chunks] == [c.chunk_id for c in fresh.chunks]
+    for mine, theirs in ((again.dense, fresh.dense), (again.sentence_dense, fresh.sentence_dense)):
+        reused, embedded = mine.reconstruct_n(0, mine.ntotal), theirs.reconstruct_n(0, theirs.ntotal)
+        np.testing.assert_allclose(reused, embedded, atol=1e-5)  # batch shapes differ, so not bit for bit

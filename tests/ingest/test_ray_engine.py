@@ -1,0 +1,117 @@
+"""The Ray engine gives the index the local engine gives: same chunks, same vectors, same cache."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.documents import load_corpus
+from ingest.engines import ENGINES
+from ingest.pipeline import IngestSettings, build_index
+from ingest.stages import document_from_dict, document_to_dict
+from service.cli import ENGINE_NAMES
+from tests.conftest import REPO, FakeEmbedder, mixed_corpus  # noqa: F401  (fixture)
+from tests.ingest.ray_support import assert_same_index, small_corpus
+
+ray = pytest.importorskip("ray", reason="the Ray engine needs the 'ray' extra")
+
+
+def test_documents_travel_as_plain_data(mixed_corpus: Path) -> None:  # noqa: F811
+    for document in load_corpus(mixed_corpus):
+        data = document_to_dict(document)
+        assert json.loads(json.dumps(data)) == data  # strings, numbers, lists and dicts only
+        back = document_from_dict(data)
+        assert back == document
+        assert back.segments == document.segments
+
+
+def test_cli_offers_every_engine() -> None:
+    assert set(ENGINE_NAMES) == set(ENGINES)
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    # The workers import this checkout (the venv may hold another editable citeqa).
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(REPO)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_corpus(tmp_path_factory.mktemp("ray") / "corpus")
+
+
+def test_ray_engine_equals_local_with_the_fake_embedder(local_ray: None, corpus: Path, tmp_path: Path) -> None:
+    from ingest.ray_engine import RayEngine
+
+    build_index(corpus, tmp_path / "local", FakeEmbedder())
+    engine = RayEngine(FakeEmbedder(), load_embedder=lambda folder: FakeEmbedder(), workers=2)
+    summary = build_index(corpus, tmp_path / "ray", FakeEmbedder(), engine=engine)
+    assert summary.documents == 3
+    assert_same_index(tmp_path / "ray", tmp_path / "local", min_cosine=0.99999)
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["engine"]["name"] == "ray"
+    assert manifest["engine"]["nodes"] == 1
+    assert manifest["engine"]["cpus"] == 2
+    local = json.loads((tmp_path / "local" / "manifest.json").read_text(encoding="utf-8"))
+    assert local["engine"]["name"] == "local"
+    assert manifest["corpus"] == local["corpus"]
+
+
+def test_ray_engine_embeds_only_what_the_cache_lacks(local_ray: None, corpus: Path, tmp_path: Path) -> None:
+    from ingest.ray_engine import RayEngine
+
+    target = tmp_path / "index"
+    first = build_index(corpus, target, FakeEmbedder())  # the local engine fills the cache
+    engine = RayEngine(FakeEmbedder(), load_embedder=lambda folder: FakeEmbedder(), workers=1)
+    again = build_index(corpus, target, FakeEmbedder(), engine=engine)
+    assert first.texts_embedded > 0
+    assert (again.texts_embedded, again.texts_cached) == (0, first.texts_embedded)
+    (corpus.parent / "more").mkdir()
+    grown = small_corpus(corpus.parent / "more" / "corpus")
+    (grown / "extra.md").write_text("# Lighthouse\n\nThe lighthouse keeper logged every ship.\n", encoding="utf-8")
+    third = build_index(grown, target, FakeEmbedder(), engine=engine)
+    assert 0 < third.texts_embedded < first.texts_embedded  # only the new document's texts
+
+
+@pytest.mark.integration
+def test_ray_engine_equals_local_with_the_real_model(
+    local_ray: None, corpus: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    from ingest.embedding import MODEL_SHA256
+    from ingest.onnx_documents import OnnxDocumentEmbedder
+    from ingest.ray_engine import RayEngine, document_embedder_loader
+
+    settings = IngestSettings(onnx_encoder=True)
+    local = OnnxDocumentEmbedder(model_dir)
+    build_index(corpus, tmp_path / "local", local, settings, export_encoder=local.export)
+    driver = OnnxDocumentEmbedder(model_dir)
+    loader = document_embedder_loader(model_dir, MODEL_SHA256, threads=1, gpus=0)
+    engine = RayEngine(driver, load_embedder=loader, workers=2)
+    build_index(corpus, tmp_path / "ray", driver, settings, export_encoder=driver.export, engine=engine)
+    assert_same_index(tmp_path / "ray", tmp_path / "local")
+
+
+def test_a_worker_refuses_weights_that_do_not_verify(
+    local_ray: None, corpus: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    from ingest.ray_engine import RayEngine, document_embedder_loader
+
+    loader = document_embedder_loader(model_dir, "0" * 64, threads=1, gpus=0)
+    engine = RayEngine(FakeEmbedder(dimension=384), load_embedder=loader, workers=1)
+    with pytest.raises(Exception, match="sha256"):
+        build_index(corpus, tmp_path / "index", FakeEmbedder(dimension=384), engine=engine)
+    assert not (tmp_path / "index").exists()
