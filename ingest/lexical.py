@@ -66,8 +66,58 @@ class LexicalIndex:
         return sum(t in self._vocab for t in tokens) / len(tokens) if tokens else 0.0
 
     def scores(self, tokens: list[str]) -> np.ndarray:
-        """BM25 score of every indexed text for the query's tokens (zeros when none is known)."""
+        """BM25 score of every indexed text for the query's tokens (zeros when none is known).
+        O(corpus) per call: the query path uses `best` and `scores_of` instead."""
         known = [t for t in tokens if t in self._vocab]
         if not known:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(known), dtype=np.float32)
+
+    def _postings(self, tokens: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(text numbers, BM25 contributions) of each known query token, repeats kept as bm25s
+        keeps them. The index is bm25s's CSC matrix: one column per token, rows sorted."""
+        matrix = self._model.scores
+        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
+        out = []
+        for token in tokens:
+            column = self._vocab.get(token)
+            if column is not None:
+                start, end = int(indptr[column]), int(indptr[column + 1])
+                out.append((np.asarray(indices[start:end]), np.asarray(data[start:end])))
+        return out
+
+    def best(self, tokens: list[str], count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `count` best-scoring texts with a score above zero, best first (ties: lower
+        number first), and their scores. Work grows with the postings of the query's words,
+        not with the corpus; sums are float32 in token order, so every score equals `scores`'s."""
+        postings = self._postings(tokens)
+        if not postings:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        touched = np.unique(np.concatenate([rows for rows, _ in postings]))
+        sums = np.zeros(len(touched), dtype=np.float32)
+        for rows, contributions in postings:
+            np.add.at(sums, np.searchsorted(touched, rows), contributions.astype(np.float32))
+        positive = sums > 0
+        touched, sums = touched[positive], sums[positive]
+        if len(sums) > count:
+            # Everything scoring above the count-th best, plus enough of its ties (lowest numbers).
+            threshold = np.partition(sums, len(sums) - count)[len(sums) - count]
+            above = sums > threshold
+            ties = np.flatnonzero(sums == threshold)[: count - int(above.sum())]
+            chosen = np.sort(np.concatenate([np.flatnonzero(above), ties]))
+            touched, sums = touched[chosen], sums[chosen]
+        order = np.lexsort((touched, -sums))
+        return touched[order].astype(np.int64), sums[order]
+
+    def scores_of(self, tokens: list[str], numbers: np.ndarray | list[int]) -> np.ndarray:
+        """BM25 of the given texts alone (binary search in each query token's postings), equal
+        to `scores(tokens)[numbers]`."""
+        wanted = np.asarray(numbers, dtype=np.int64)
+        sums = np.zeros(len(wanted), dtype=np.float32)
+        for rows, contributions in self._postings(tokens):
+            if not len(rows):
+                continue
+            at = np.minimum(np.searchsorted(rows, wanted), len(rows) - 1)
+            found = rows[at] == wanted
+            sums[found] += contributions[at[found]].astype(np.float32)
+        return sums
