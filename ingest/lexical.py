@@ -88,26 +88,37 @@ class LexicalIndex:
 
     def best(self, tokens: list[str], count: int) -> tuple[np.ndarray, np.ndarray]:
         """The `count` best-scoring texts with a score above zero, best first (ties: lower
-        number first), and their scores. Work grows with the postings of the query's words,
-        not with the corpus; sums are float32 in token order, so every score equals `scores`'s."""
+        number first), and their scores. Work grows with the postings of the query's words
+        (P), not with the corpus: no sort over all P, no pass over every text. Sums are float32
+        in token order, so every score equals `scores`'s bit for bit."""
         postings = self._postings(tokens)
-        if not postings:
+        if not postings or count < 1:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        touched = np.unique(np.concatenate([rows for rows, _ in postings]))
-        sums = np.zeros(len(touched), dtype=np.float32)
+        sums = np.zeros(self.size, dtype=np.float32)  # calloc: only the pages written are touched
         for rows, contributions in postings:
-            np.add.at(sums, np.searchsorted(touched, rows), contributions.astype(np.float32))
-        positive = sums > 0
-        touched, sums = touched[positive], sums[positive]
-        if len(sums) > count:
+            sums[rows] += contributions  # rows are distinct within a token's postings
+        rows = np.concatenate([rows for rows, _ in postings])
+        values = sums[rows]
+        # A text appears at most once per token, so the count·tokens best positions hold the
+        # count best texts, and every text tied with the last of them (proof: a text scoring
+        # below the threshold would leave fewer than count·tokens positions above it).
+        positions = count * len(postings)
+        if len(values) > positions:
+            threshold = np.partition(values, len(values) - positions)[len(values) - positions]
+            rows = rows[values >= threshold]
+        rows = np.unique(rows)
+        scores = sums[rows]
+        positive = scores > 0
+        rows, scores = rows[positive], scores[positive]
+        if len(scores) > count:
             # Everything scoring above the count-th best, plus enough of its ties (lowest numbers).
-            threshold = np.partition(sums, len(sums) - count)[len(sums) - count]
-            above = sums > threshold
-            ties = np.flatnonzero(sums == threshold)[: count - int(above.sum())]
+            threshold = np.partition(scores, len(scores) - count)[len(scores) - count]
+            above = scores > threshold
+            ties = np.flatnonzero(scores == threshold)[: count - int(above.sum())]
             chosen = np.sort(np.concatenate([np.flatnonzero(above), ties]))
-            touched, sums = touched[chosen], sums[chosen]
-        order = np.lexsort((touched, -sums))
-        return touched[order].astype(np.int64), sums[order]
+            rows, scores = rows[chosen], scores[chosen]
+        order = np.lexsort((rows, -scores))
+        return rows[order].astype(np.int64), scores[order]
 
     def scores_of(self, tokens: list[str], numbers: np.ndarray | list[int]) -> np.ndarray:
         """BM25 of the given texts alone (binary search in each query token's postings), equal

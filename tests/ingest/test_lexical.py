@@ -49,3 +49,16 @@ def test_postings_are_sorted_as_binary_search_needs(lexical: LexicalIndex) -> No
     for column in range(len(matrix["indptr"]) - 1):
         rows = matrix["indices"][matrix["indptr"][column] : matrix["indptr"][column + 1]]
         assert np.all(np.diff(rows) > 0)
+
+
+def test_best_with_many_ties_and_repeated_words() -> None:
+    """Equal-length texts of few words tie often; a repeated query word counts twice."""
+    rng = np.random.default_rng(0)
+    texts = [" ".join(f"w{w}" for w in rng.zipf(1.5, 6) % 12) for _ in range(300)]
+    lexical = LexicalIndex.build(texts)
+    for _ in range(50):
+        tokens = tokenize([" ".join(f"w{w}" for w in rng.zipf(1.5, 3) % 14)])[0]
+        full = lexical.scores(tokens)
+        for count in (1, 5, 40, 500):
+            expected = [n for n in sorted(range(len(full)), key=lambda n: (-full[n], n)) if full[n] > 0][:count]
+            assert lexical.best(tokens, count)[0].tolist() == expected
