@@ -242,11 +242,28 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         scale_sizes=tuple(args.scale) if args.scale else (),
     )
     console = Console(stderr=True)
+    if args.scale_path:
+        return _bench_scale_path(args, model_dir, lambda message: console.log(message))
     report = run_bench(options, lambda message: console.log(message))
     paths = write_bench(args.out, report)
     for name, value in report["ratios"].items():
         print(f"{name}: {value:.2f}")
     print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _bench_scale_path(args: argparse.Namespace, model_dir: Path, say: Callable[[str], None]) -> int:
+    """The whole answer path at synthetic corpus sizes beside the article, on its own: it
+    builds million-passage indexes in memory and so takes far longer than the rest."""
+    from eval.scale_path import run_scale_path, scale_path_markdown
+
+    report = run_scale_path(args.index, model_dir, tuple(args.scale_path), say)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "scale-path.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    table = scale_path_markdown(report)
+    (args.out / "scale-path.md").write_text(table + "\n", encoding="utf-8")
+    print(table)
+    print(f"wrote {args.out / 'scale-path.json'}, {args.out / 'scale-path.md'}")
     return 0
 
 
@@ -327,6 +344,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=8.0, help="duration of each load run")
     bench.add_argument("--cold", action="store_true", help="also time `make run` in a fresh clone")
     bench.add_argument("--scale", type=int, nargs="*", help="synthetic corpus sizes for the scale measurements")
+    bench.add_argument(
+        "--scale-path",
+        type=int,
+        nargs="+",
+        metavar="PASSAGES",
+        help="only time the whole answer path on synthetic indexes of these sizes, beside the article",
+    )
     bench.set_defaults(run=cmd_bench)
     return parser
 
