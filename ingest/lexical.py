@@ -58,7 +58,7 @@ class LexicalIndex:
     def load(cls, directory: Path) -> LexicalIndex:
         import bm25s
 
-        model = bm25s.BM25.load(str(directory), mmap=False, allow_pickle=False, show_progress=False)
+        model = bm25s.BM25.load(str(directory), mmap=True, allow_pickle=False, show_progress=False)
         return cls(model)
 
     def coverage(self, tokens: list[str]) -> float:

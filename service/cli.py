@@ -102,6 +102,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # Refuse before binding the port: a bad index or model never serves a single answer.
     verify_serving(args.index, settings.resolved_model_path(), settings.model_sha256)
     configure_logging(settings.log_level)
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     failures: list[str] = []
     server: uvicorn.Server | None = None
 
@@ -125,6 +127,34 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     server.run()
     if failures:
         return _fail(failures[0])
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """Several server processes, one per core, each loading the index (memory-mapped, so its
+    vectors and BM25 arrays are shared) through the app factory, with settings from the
+    environment. The index was verified once above; workers check only that its manifest is
+    the one verified."""
+    import uvicorn
+
+    from ingest.index_store import MANIFEST, file_sha256
+
+    os.environ["CITEQA_INDEX_DIR"] = str(args.index.resolve())
+    os.environ["CITEQA_VERIFIED_MANIFEST_SHA256"] = file_sha256(args.index / MANIFEST)
+    if settings.model_path is not None:
+        os.environ["CITEQA_MODEL_PATH"] = str(settings.model_path.resolve())
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
+    )
     return 0
 
 
@@ -267,6 +297,13 @@ def _bench_scale_path(args: argparse.Namespace, model_dir: Path, say: Callable[[
     return 0
 
 
+def _workers(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("workers must be at least 1")
+    return number
+
+
 def _k(value: str) -> int:
     number = int(value)
     if not 1 <= number <= 50:
@@ -297,6 +334,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve.add_argument("--index", type=Path, default=settings.index_dir)
     serve.add_argument("--host", default=settings.host)
     serve.add_argument("--port", type=int, default=settings.port)
+    serve.add_argument(
+        "--workers", type=_workers, default=settings.workers, help="server processes (default 1; CITEQA_WORKERS)"
+    )
     serve.set_defaults(run=cmd_serve)
 
     ask = sub.add_parser(

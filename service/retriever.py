@@ -321,11 +321,15 @@ def open_retriever(
     expected_model_sha256: str,
     encoder_threads: int = 2,
     batch_queries: bool = False,
+    verified_manifest_sha256: str | None = None,
 ) -> Retriever:
     """The index, verified, with the query encoder it was built with: the exported ONNX model
-    when there is one (no torch import), else the sentence-transformers model."""
-    verify_model(model_dir, expected_model_sha256)
-    index = load_index(index_dir, expected_model_sha256)  # verifies every artifact before reading any
+    when there is one (no torch import), else the sentence-transformers model. With
+    `verified_manifest_sha256`, a parent process has just run `verify_serving` on this index."""
+    if verified_manifest_sha256 is None:
+        verify_model(model_dir, expected_model_sha256)
+    # Verifies every artifact before reading any (by size alone when the parent hashed them).
+    index = load_index(index_dir, expected_model_sha256, verified_manifest_sha256)
     encoder = index.manifest.get("query_encoder", {})
     embedder: Embedder
     if encoder.get("backend") == "onnx":
