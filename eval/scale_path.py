@@ -11,6 +11,7 @@ a synthetic vector near a data point, since the encoder knows nothing of the syn
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -128,12 +129,16 @@ def timed_answers(retriever: Any, questions: list[str]) -> dict[str, float]:
 
 
 def measure_size(count: int, encoder: Embedder | None, say: Say) -> dict[str, Any]:
+    import faiss
+
     from service.retriever import Retriever
 
     gc.collect()
     before = rss_mb()
     begun = time.perf_counter()
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # building may use every core; searching does not
     index, centres, sample = synthetic_index(count, say)
+    faiss.omp_set_num_threads(1)
     retriever = Retriever(index, SyntheticQueries(encoder, {}))
     build_s = time.perf_counter() - begun
     gc.collect()
