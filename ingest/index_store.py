@@ -237,9 +237,15 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def verify_index(index_dir: Path, model_sha256: str | None = None) -> dict[str, Any]:
-    """Check the manifest, every artifact's size and sha256, and the model it was built with."""
+def verify_index(
+    index_dir: Path, model_sha256: str | None = None, verified_manifest_sha256: str | None = None
+) -> dict[str, Any]:
+    """Check the manifest, every artifact's size and sha256, and the model it was built with.
+    With `verified_manifest_sha256` (what `verify_index` of the same manifest returned via
+    `file_sha256` in a parent process, moments before), artifacts are checked by size only:
+    server workers do not hash a large index once each."""
     manifest = read_manifest(index_dir)
+    trusted = verified_manifest_sha256 is not None and file_sha256(index_dir / MANIFEST) == verified_manifest_sha256
     artifacts = manifest.get("artifacts")
     if not isinstance(artifacts, dict) or not artifacts:
         raise IndexCorrupt(f"{index_dir / MANIFEST}: lists no artifacts")
@@ -250,7 +256,7 @@ def verify_index(index_dir: Path, model_sha256: str | None = None) -> dict[str, 
             raise IndexCorrupt(f"{path}: artifact missing")
         if path.stat().st_size != expected.get("bytes"):
             raise IndexCorrupt(f"{path}: size {path.stat().st_size} bytes, manifest says {expected.get('bytes')}")
-        if file_sha256(path) != expected.get("sha256"):
+        if not trusted and file_sha256(path) != expected.get("sha256"):
             raise IndexCorrupt(f"{path}: sha256 does not match the manifest (file edited or damaged)")
     if model_sha256 is not None and manifest.get("model", {}).get("sha256") != model_sha256:
         raise ModelMismatch(
@@ -285,11 +291,25 @@ def _chunk_sentence_ids(chunks: list[Chunk], sentences: list[Sentence]) -> list[
     return result
 
 
-def load_index(index_dir: Path, model_sha256: str | None = None) -> LoadedIndex:
-    """Verify first, then read: nothing is parsed from a file whose checksum is wrong."""
+# How each dense index type is read memory-mapped, so that server processes share its pages
+# (measured: a flat index needs IO_FLAG_MMAP_IFC, IVF lists IO_FLAG_MMAP; HNSW is read in).
+MMAP_FLAGS = {"flat": "IO_FLAG_MMAP_IFC", "ivf_sq8": "IO_FLAG_MMAP", "ivf_pq": "IO_FLAG_MMAP"}
+
+
+def _read_dense(path: Path, spec: dict[str, Any]) -> Any:
     import faiss
 
-    manifest = verify_index(index_dir, model_sha256)
+    flag = MMAP_FLAGS.get(spec.get("type", "flat"))
+    index = faiss.read_index(str(path), getattr(faiss, flag) if flag else 0)
+    return vector_index.configure(index, spec)
+
+
+def load_index(
+    index_dir: Path, model_sha256: str | None = None, verified_manifest_sha256: str | None = None
+) -> LoadedIndex:
+    """Verify first, then read: nothing is parsed from a file whose checksum is wrong. Vectors
+    and BM25 arrays are memory-mapped, shared by every process that serves the index."""
+    manifest = verify_index(index_dir, model_sha256, verified_manifest_sha256)
     try:
         documents = {row["doc_id"]: Document(**row) for row in _read_jsonl(index_dir / DOCUMENTS_FILE)}
         chunks = [Chunk(**row) for row in _read_jsonl(index_dir / CHUNKS_FILE)]
@@ -301,12 +321,10 @@ def load_index(index_dir: Path, model_sha256: str | None = None) -> LoadedIndex:
         if document is None or document.text[chunk.start : chunk.end] != chunk.text:
             raise IndexCorrupt(f"{index_dir / CHUNKS_FILE}: chunk {chunk.chunk_id} does not match its document span")
     dimension = manifest.get("model", {}).get("dimension")
-    dense = vector_index.configure(faiss.read_index(str(index_dir / DENSE_FILE)), manifest.get("dense_index", {}))
+    dense = _read_dense(index_dir / DENSE_FILE, manifest.get("dense_index", {}))
     if dense.ntotal != len(chunks) or dense.d != dimension:
         raise IndexCorrupt(f"{index_dir / DENSE_FILE}: {dense.ntotal}×{dense.d} vectors for {len(chunks)} chunks")
-    sentence_dense = vector_index.configure(
-        faiss.read_index(str(index_dir / SENTENCE_VECTORS_FILE)), manifest.get("sentence_index", {})
-    )
+    sentence_dense = _read_dense(index_dir / SENTENCE_VECTORS_FILE, manifest.get("sentence_index", {}))
     if sentence_dense.ntotal != len(sentences) or sentence_dense.d != dimension:
         raise IndexCorrupt(f"{index_dir / SENTENCE_VECTORS_FILE}: wrong shape for {len(sentences)} sentences")
     lexical = LexicalIndex.load(index_dir / LEXICAL_DIR)

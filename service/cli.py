@@ -130,6 +130,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # Refuse before binding the port: a bad index or model never serves a single answer.
     verify_serving(args.index, settings.serving_model_path(), settings.model_sha256)
     configure_logging(settings.log_level)
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     failures: list[str] = []
     server: uvicorn.Server | None = None
 
@@ -153,6 +155,34 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     server.run()
     if failures:
         return _fail(failures[0])
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """Several server processes, one per core, each loading the index (memory-mapped, so its
+    vectors and BM25 arrays are shared) through the app factory, with settings from the
+    environment. The index was verified once above; workers check only that its manifest is
+    the one verified."""
+    import uvicorn
+
+    from ingest.index_store import MANIFEST, file_sha256
+
+    os.environ["CITEQA_INDEX_DIR"] = str(args.index.resolve())
+    os.environ["CITEQA_VERIFIED_MANIFEST_SHA256"] = file_sha256(args.index / MANIFEST)
+    if settings.model_path is not None:
+        os.environ["CITEQA_MODEL_PATH"] = str(settings.model_path.resolve())
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
+    )
     return 0
 
 
@@ -270,12 +300,36 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         scale_sizes=tuple(args.scale) if args.scale else (),
     )
     console = Console(stderr=True)
+    if args.scale_path:
+        return _bench_scale_path(args, model_dir, lambda message: console.log(message))
     report = run_bench(options, lambda message: console.log(message))
     paths = write_bench(args.out, report)
     for name, value in report["ratios"].items():
         print(f"{name}: {value:.2f}")
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
+
+
+def _bench_scale_path(args: argparse.Namespace, model_dir: Path, say: Callable[[str], None]) -> int:
+    """The whole answer path at synthetic corpus sizes beside the article, on its own: it
+    builds million-passage indexes in memory and so takes far longer than the rest."""
+    from eval.scale_path import run_scale_path, scale_path_markdown
+
+    report = run_scale_path(args.index, model_dir, tuple(args.scale_path), say)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "scale-path.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    table = scale_path_markdown(report)
+    (args.out / "scale-path.md").write_text(table + "\n", encoding="utf-8")
+    print(table)
+    print(f"wrote {args.out / 'scale-path.json'}, {args.out / 'scale-path.md'}")
+    return 0
+
+
+def _workers(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("workers must be at least 1")
+    return number
 
 
 def _k(value: str) -> int:
@@ -324,6 +378,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve.add_argument("--index", type=Path, default=settings.index_dir)
     serve.add_argument("--host", default=settings.host)
     serve.add_argument("--port", type=int, default=settings.port)
+    serve.add_argument(
+        "--workers", type=_workers, default=settings.workers, help="server processes (default 1; CITEQA_WORKERS)"
+    )
     serve.set_defaults(run=cmd_serve)
 
     ask = sub.add_parser(
@@ -371,6 +428,13 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=8.0, help="duration of each load run")
     bench.add_argument("--cold", action="store_true", help="also time `make run` in a fresh clone")
     bench.add_argument("--scale", type=int, nargs="*", help="synthetic corpus sizes for the scale measurements")
+    bench.add_argument(
+        "--scale-path",
+        type=int,
+        nargs="+",
+        metavar="PASSAGES",
+        help="only time the whole answer path on synthetic indexes of these sizes, beside the article",
+    )
     bench.set_defaults(run=cmd_bench)
     return parser
 

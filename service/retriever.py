@@ -91,9 +91,11 @@ class Signals:
     lexical: dict[int, float] = field(default_factory=dict)
     query: Any = None
     sentence_scores: dict[int, float] = field(default_factory=dict)
-    sentence_lexical: Any = None
     coverage: float = 0.0
-    passage_lexical: Any = None  # BM25 of every passage, before normalisation
+    # The query's BM25 tokens and the best passage BM25 in the corpus: enough to score any
+    # passage or sentence on demand, without an array over the whole corpus per query.
+    tokens: list[str] = field(default_factory=list)
+    lexical_top: float = 0.0
 
 
 def overlaps(a: Chunk, b: Chunk) -> bool:
@@ -157,15 +159,12 @@ class Retriever:
             for chunk_number in self._sentence_chunks.get(sentence_id, []):
                 if score > signals.sentence.get(chunk_number, -1.0):
                     signals.sentence[chunk_number] = score
-        tokens = tokenize([question])[0]
-        lexical = index.lexical.scores(tokens)
-        signals.passage_lexical = lexical
-        top = float(lexical.max()) if lexical.size else 0.0
-        if top > 0:
-            best = np.argsort(-lexical)[:pool]
-            signals.lexical = {int(i): float(lexical[i] / top) for i in best if lexical[i] > 0}
-        signals.sentence_lexical = index.sentence_lexical.scores(tokens)
-        signals.coverage = index.lexical.coverage(tokens)
+        signals.tokens = tokenize([question])[0]
+        best, bm25 = index.lexical.best(signals.tokens, pool)
+        if len(best):
+            signals.lexical_top = top = float(bm25[0])
+            signals.lexical = {int(i): float(s / top) for i, s in zip(best, bm25, strict=True)}
+        signals.coverage = index.lexical.coverage(signals.tokens)
         return signals
 
     def _hybrid(self, signals: Signals) -> dict[int, float]:
@@ -215,18 +214,18 @@ class Retriever:
             lexical={n: s for n, s in pooled.lexical.items() if n in keep},
             query=pooled.query,
             sentence_scores={i: s for i, s in pooled.sentence_scores.items() if i in sentences},
-            sentence_lexical=pooled.sentence_lexical,
             coverage=pooled.coverage,
-            passage_lexical=pooled.passage_lexical,
+            tokens=pooled.tokens,
+            lexical_top=pooled.lexical_top,
         )
 
     def _scored_exactly(self, signals: Signals, numbers: list[int]) -> Signals:
         index = self.index
         scored = Signals(
             query=signals.query,
-            sentence_lexical=signals.sentence_lexical,
             coverage=signals.coverage,
-            passage_lexical=signals.passage_lexical,
+            tokens=signals.tokens,
+            lexical_top=signals.lexical_top,
         )
         if not numbers:
             return scored
@@ -239,10 +238,10 @@ class Retriever:
             for n in numbers:
                 if index.chunk_sentences[n]:
                     scored.sentence[n] = max(scored.sentence_scores[i] for i in index.chunk_sentences[n])
-        lexical = signals.passage_lexical
-        top = float(lexical.max()) if lexical.size else 0.0
+        top = signals.lexical_top
         if top > 0:  # normalised by the corpus's best, as unfiltered, so scores mean the same
-            scored.lexical = {n: float(lexical[n] / top) for n in numbers if lexical[n] > 0}
+            lexical = index.lexical.scores_of(signals.tokens, numbers)
+            scored.lexical = {n: float(s / top) for n, s in zip(numbers, lexical, strict=True) if s > 0}
         return scored
 
     # --- answers ------------------------------------------------------------------------
@@ -260,7 +259,7 @@ class Retriever:
             return None
         vectors = self.index.sentence_dense.reconstruct_batch(np.asarray(ids, dtype=np.int64))
         dense = vectors @ signals.query
-        lexical = np.asarray([signals.sentence_lexical[i] for i in ids], dtype=np.float32)
+        lexical = self.index.sentence_lexical.scores_of(signals.tokens, ids)
         if lexical.max() > 0:
             lexical = lexical / lexical.max()
         combined = dense + self.settings.lexical_weight * lexical
@@ -332,13 +331,16 @@ def open_retriever(
     expected_model_sha256: str,
     encoder_threads: int = 2,
     batch_queries: bool = False,
+    verified_manifest_sha256: str | None = None,
 ) -> Retriever:
     """The index, verified, with the query encoder it was built with: the exported ONNX model
     when there is one (no torch import, no model folder needed), else the sentence-transformers
-    model from `model_dir`."""
-    if model_dir is not None:
+    model from `model_dir`. With `verified_manifest_sha256`, a parent process has just run
+    `verify_serving` on this index."""
+    if model_dir is not None and verified_manifest_sha256 is None:
         verify_model(model_dir, expected_model_sha256)
-    index = load_index(index_dir, expected_model_sha256)  # verifies every artifact before reading any
+    # Verifies every artifact before reading any (by size alone when the parent hashed them).
+    index = load_index(index_dir, expected_model_sha256, verified_manifest_sha256)
     encoder = index.manifest.get("query_encoder", {})
     embedder: Embedder
     if encoder.get("backend") == "onnx":

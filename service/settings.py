@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     encoder_threads: int = Field(2, ge=1, description="ONNX Runtime threads for the query encoder.")
     max_waiting: int = Field(64, ge=0, description="Searches queued beyond those; more are refused with 503.")
     request_timeout_s: float = Field(10.0, gt=0, description="A search not done by then is answered 504.")
+    workers: int = Field(1, ge=1, description="Server processes sharing the memory-mapped index.")
+    verified_manifest_sha256: str | None = Field(
+        None, description="Set by `citeqa serve --workers` for its workers: the index it verified."
+    )
 
     def resolved_model_path(self) -> Path:
         if self.model_path is not None:

@@ -182,3 +182,18 @@ def test_large_selections_search_enlarged_pools(mixed: Retriever, monkeypatch: p
     assert not article & (set(signals.dense) | set(signals.sentence) | set(signals.lexical))
     hits = mixed.search(question, 3, filters=Filters(doc_ids=frozenset({"insider-2024-isis-k-crocus"})))
     assert len(hits) == 3 and {h.chunk.doc_id for h in hits} == {"insider-2024-isis-k-crocus"}
+
+
+def test_query_path_never_scores_the_whole_corpus(retriever: Retriever, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-query lexical work is bounded: no BM25 array over every passage or sentence."""
+
+    def whole_corpus(*_: object) -> None:
+        raise AssertionError("scored every text")
+
+    expected = {q: [h.chunk for h in retriever.search(q, 5)] for q in QUESTIONS}
+    monkeypatch.setattr(type(retriever.index.lexical), "scores", whole_corpus)
+    doc_id = retriever.index.chunks[0].doc_id
+    for question in QUESTIONS:
+        assert [h.chunk for h in retriever.search(question, 5)] == expected[question]
+        for mode in retriever.modes:
+            retriever.search(question, 5, mode, filters=Filters(doc_ids=frozenset([doc_id])))

@@ -160,3 +160,55 @@ def test_ingest_without_the_extra_says_what_to_install(tmp_path: Path, without_i
     assert result.returncode == 2
     assert result.stderr.strip() == result.stderr.strip().splitlines()[0]
     assert "pip install 'citeqa[ingest]'" in result.stderr and "Traceback" not in result.stderr
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def test_two_workers_answer_and_stop_cleanly(real_index: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from eval.load import started
+    from tests.conftest import CITEQA, REPO, citeqa_env
+
+    port = free_port()
+    command = [
+        *CITEQA,
+        "serve",
+        "--index",
+        str(real_index),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ]
+    with started(command, port, REPO, citeqa_env(), timeout=120) as running:
+        # Each new connection may reach either worker: both must be ready and answer.
+        with httpx.Client(base_url=running.url, timeout=30) as client:
+            deadline = time.monotonic() + 60
+            ready = 0
+            while ready < 10 and time.monotonic() < deadline:
+                ready = ready + 1 if client.get("/readyz", headers={"Connection": "close"}).status_code == 200 else 0
+            assert ready == 10
+            for _ in range(6):
+                response = client.post(
+                    "/ask", json={"question": "Who is Aymenn Al-Tamimi?"}, headers={"Connection": "close"}
+                )
+                assert response.status_code == 200
+                assert response.json()["passages"][0]["citation"]["speaker"] == "Aymenn Al-Tamimi"
+        workers = _children(running.process.pid)
+        assert len(workers) >= 2  # uvicorn's supervisor: two workers (and perhaps a resource tracker)
+        os.kill(running.process.pid, signal.SIGTERM)
+        try:
+            assert running.process.wait(timeout=30) == 0
+        except subprocess.TimeoutExpired:
+            pytest.fail("the supervisor did not stop within 30 s of SIGTERM")
+        for worker in workers:
+            assert not Path(f"/proc/{worker}").exists() or "zombie" in Path(f"/proc/{worker}/status").read_text()
