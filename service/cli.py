@@ -70,7 +70,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         def export(folder: Path) -> dict[str, object]:
             with warnings.catch_warnings():  # the exporter's TracerWarnings say nothing to a user
                 warnings.simplefilter("ignore")
-                return onnx.export(folder)
+                config = onnx.export(folder, reuse_from=args.index)
+            if onnx.reused_from is not None:
+                print(f"citeqa: reusing the ONNX encoder of {args.index} (same weights and exporter)", file=sys.stderr)
+            return config
 
     def build(progress: Progress) -> IngestSummary:
         return build_index(args.corpus, args.index, embedder, ingest_settings, progress, export_encoder=export)
