@@ -221,6 +221,19 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from service.retriever import verify_serving
 
     model_dir = settings.resolved_model_path()
+    console = Console(stderr=True)
+    if args.ingest_corpus is not None:
+        from eval.bench_ingest import run_ingest_bench, write_ingest_bench
+
+        if not args.ingest_corpus.is_dir():
+            return _fail(f"corpus folder not found: {args.ingest_corpus}")
+        report = run_ingest_bench(
+            args.ingest_corpus, model_dir, lambda message: console.log(message), args.repeat, args.ingest_baseline
+        )
+        for name, value in report["ratios"].items():
+            print(f"{name}: {value:.2f}")
+        print(f"wrote {', '.join(str(p) for p in write_ingest_bench(args.out, report))}")
+        return 0
     verify_serving(args.index, model_dir, settings.model_sha256)
     options = BenchOptions(
         index=args.index,
@@ -231,7 +244,6 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         cold=args.cold,
         scale_sizes=tuple(args.scale) if args.scale else (),
     )
-    console = Console(stderr=True)
     report = run_bench(options, lambda message: console.log(message))
     paths = write_bench(args.out, report)
     for name, value in report["ratios"].items():
@@ -300,7 +312,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench = sub.add_parser(
         "bench",
         help="measure latency, throughput, start-up, ingest and scale against baselines",
-        epilog="example: citeqa bench --index index --out reports/bench --scale 10000 100000 1000000",
+        epilog="example: citeqa bench --index index --out reports/bench --scale 10000 100000 1000000\n"
+        "         citeqa bench --ingest-corpus eval/corpora/pip-docs --out reports/bench-ingest",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench.add_argument("--index", type=Path, default=settings.index_dir)
     bench.add_argument("--corpus", type=Path, default=settings.corpus_dir)
@@ -308,6 +322,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=8.0, help="duration of each load run")
     bench.add_argument("--cold", action="store_true", help="also time `make run` in a fresh clone")
     bench.add_argument("--scale", type=int, nargs="*", help="synthetic corpus sizes for the scale measurements")
+    bench.add_argument(
+        "--ingest-corpus",
+        type=Path,
+        help="only measure ingest of this corpus: torch against ONNX, re-ingest after one change, LangChain",
+    )
+    bench.add_argument("--repeat", type=int, default=3, help="runs of each ingest measurement (median reported)")
+    bench.add_argument(
+        "--ingest-baseline", type=Path, help="a checkout of an earlier citeqa whose `citeqa ingest` is timed alongside"
+    )
     bench.set_defaults(run=cmd_bench)
     return parser
 
