@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,13 @@ from typing import Any
 import numpy as np
 
 from ingest.embedding import MODEL_NAME, MODEL_SHA256, verify_model
-from ingest.errors import ModelMismatch
-from ingest.onnx_model import CONFIG_FILE, TOKENIZER_FILE, OnnxEmbedder, export_onnx
+from ingest.errors import CiteqaError, ModelMismatch
+from ingest.index_store import ENCODER_DIR, file_sha256, library_versions, read_manifest
+from ingest.onnx_model import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, OnnxEmbedder, encoder_config, export_onnx
 
 BATCH_TOKENS = 8192  # padded tokens per run: 32 passages of 256 word pieces, hundreds of short sentences
 MAX_BATCH = 256
+EXPORTER_LIBRARIES = ("torch", "transformers")  # what the exported graph depends on besides the weights
 
 
 def available_cores() -> int:
@@ -37,6 +40,47 @@ def length_buckets(lengths: np.ndarray, batch_tokens: int, max_batch: int) -> It
             begin = end - 1
     if begin < len(order):
         yield order[begin:]
+
+
+def copy_reusable_encoder(index_dir: Path, model_dir: Path, weights_sha256: str, folder: Path) -> bool:
+    """Copy the encoder of an existing index into `folder` when exporting again would write the
+    same files: same weights and tokenizer, same encoder config (opset included), same torch and
+    transformers, and each copied file's size and sha256 as that index's manifest lists them."""
+    try:
+        manifest = read_manifest(index_dir)
+    except CiteqaError:
+        return False
+    artifacts = manifest.get("artifacts")
+    if manifest.get("query_encoder") != {"backend": "onnx", "dir": ENCODER_DIR, **encoder_config()}:
+        return False
+    if manifest.get("model", {}).get("sha256") != weights_sha256 or not isinstance(artifacts, dict):
+        return False
+    current = library_versions()
+    if any(manifest.get("libraries", {}).get(name) != current.get(name) for name in EXPORTER_LIBRARIES):
+        return False
+    names = (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE)
+    if {a for a in artifacts if a.startswith(f"{ENCODER_DIR}/")} != {f"{ENCODER_DIR}/{n}" for n in names}:
+        return False
+    if not _matches(model_dir / TOKENIZER_FILE, artifacts[f"{ENCODER_DIR}/{TOKENIZER_FILE}"]):
+        return False
+    folder.mkdir(parents=True)
+    for name in names:  # copy, then check the copies: what is checked is what gets used
+        source = index_dir / ENCODER_DIR / name
+        if source.is_file():
+            shutil.copyfile(source, folder / name)
+        if not _matches(folder / name, artifacts[f"{ENCODER_DIR}/{name}"]):
+            shutil.rmtree(folder)
+            return False
+    return True
+
+
+def _matches(path: Path, entry: object) -> bool:
+    return (
+        isinstance(entry, dict)
+        and path.is_file()
+        and path.stat().st_size == entry.get("bytes")
+        and file_sha256(path) == entry.get("sha256")
+    )
 
 
 class OnnxDocumentEmbedder:
@@ -62,11 +106,18 @@ class OnnxDocumentEmbedder:
         self._batch_tokens = batch_tokens
         self._encoder: OnnxEmbedder | None = None
         self._tokenizer: Any = None
+        self.reused_from: Path | None = None  # the index whose encoder the last export copied
 
-    def export(self, folder: Path) -> dict[str, Any]:
-        """Export the verified weights into `folder`, then embed with the exported model."""
+    def export(self, folder: Path, reuse_from: Path | None = None) -> dict[str, Any]:
+        """Export the verified weights into `folder`, then embed with the exported model. When the
+        index `reuse_from` holds an encoder that exporting would reproduce, copy it instead: a
+        re-ingest then neither imports torch nor spends seconds tracing the model."""
         verify_model(self._model_dir, self._expected_sha256)  # the file exported is the file verified
-        config = export_onnx(self._model_dir, folder)
+        reused = reuse_from is not None and copy_reusable_encoder(
+            reuse_from, self._model_dir, self.weights_sha256, folder
+        )
+        config = encoder_config() if reused else export_onnx(self._model_dir, folder)
+        self.reused_from = reuse_from if reused else None
         self.load(folder)
         return config
 

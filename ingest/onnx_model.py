@@ -24,6 +24,12 @@ CONFIG_FILE = "encoder.json"
 LONE_AFTER_QUIET_S = 0.05
 MAX_LENGTH = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+OPSET = 17
+
+
+def encoder_config() -> dict[str, Any]:
+    """encoder.json: what the service needs to encode like the model, and the opset exported to."""
+    return {"model": MODEL_NAME, "pooling": "mean", "normalize": True, "max_length": MAX_LENGTH, "opset": OPSET}
 
 
 def export_onnx(model_dir: Path, out_dir: Path, quantize: bool = False) -> dict[str, Any]:
@@ -34,6 +40,9 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: bool = False) -> dict[
         from transformers import AutoModel
     except ImportError as exc:
         raise MissingExtra(f"exporting the ONNX query encoder needs torch and transformers: {INGEST_EXTRA}") from exc
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar
 
     class Encoder(torch.nn.Module):
         """Keyword arguments only: the transformers signature changes between versions."""
@@ -60,7 +69,7 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: bool = False) -> dict[
             input_names=list(INPUTS),
             output_names=["last_hidden_state"],
             dynamic_axes={**dynamic, "last_hidden_state": {0: "batch", 1: "tokens"}},
-            opset_version=17,
+            opset_version=OPSET,
             dynamo=False,
         )
     if quantize:
@@ -68,7 +77,7 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: bool = False) -> dict[
 
         quantize_dynamic(str(out_dir / MODEL_FILE), str(out_dir / QUANTIZED_FILE), weight_type=QuantType.QInt8)
     shutil.copyfile(model_dir / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
-    config = {"model": MODEL_NAME, "pooling": "mean", "normalize": True, "max_length": MAX_LENGTH}
+    config = encoder_config()
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return config
 

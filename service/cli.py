@@ -71,7 +71,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         def export(folder: Path) -> dict[str, object]:
             with warnings.catch_warnings():  # the exporter's TracerWarnings say nothing to a user
                 warnings.simplefilter("ignore")
-                return onnx.export(folder)
+                config = onnx.export(folder, reuse_from=args.index)
+            if onnx.reused_from is not None:
+                print(f"citeqa: reusing the ONNX encoder of {args.index} (same weights and exporter)", file=sys.stderr)
+            return config
 
     from ingest.engines import make_engine
 
@@ -289,6 +292,19 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from service.retriever import verify_serving
 
     model_dir = settings.resolved_model_path()
+    console = Console(stderr=True)
+    if args.ingest_corpus is not None:
+        from eval.bench_ingest import run_ingest_bench, write_ingest_bench
+
+        if not args.ingest_corpus.is_dir():
+            return _fail(f"corpus folder not found: {args.ingest_corpus}")
+        report = run_ingest_bench(
+            args.ingest_corpus, model_dir, lambda message: console.log(message), args.repeat, args.ingest_baseline
+        )
+        for name, value in report["ratios"].items():
+            print(f"{name}: {value:.2f}")
+        print(f"wrote {', '.join(str(p) for p in write_ingest_bench(args.out, report))}")
+        return 0
     verify_serving(args.index, model_dir, settings.model_sha256)
     options = BenchOptions(
         index=args.index,
@@ -299,7 +315,6 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         cold=args.cold,
         scale_sizes=tuple(args.scale) if args.scale else (),
     )
-    console = Console(stderr=True)
     if args.scale_path:
         return _bench_scale_path(args, model_dir, lambda message: console.log(message))
     report = run_bench(options, lambda message: console.log(message))
@@ -420,7 +435,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench = sub.add_parser(
         "bench",
         help="measure latency, throughput, start-up, ingest and scale against baselines",
-        epilog="example: citeqa bench --index index --out reports/bench --scale 10000 100000 1000000",
+        epilog="example: citeqa bench --index index --out reports/bench --scale 10000 100000 1000000\n"
+        "         citeqa bench --ingest-corpus eval/corpora/pip-docs --out reports/bench-ingest",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench.add_argument("--index", type=Path, default=settings.index_dir)
     bench.add_argument("--corpus", type=Path, default=settings.corpus_dir)
@@ -434,6 +451,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         nargs="+",
         metavar="PASSAGES",
         help="only time the whole answer path on synthetic indexes of these sizes, beside the article",
+    )
+    bench.add_argument(
+        "--ingest-corpus",
+        type=Path,
+        help="only measure ingest of this corpus: torch against ONNX, re-ingest after one change, LangChain",
+    )
+    bench.add_argument("--repeat", type=int, default=3, help="runs of each ingest measurement (median reported)")
+    bench.add_argument(
+        "--ingest-baseline", type=Path, help="a checkout of an earlier citeqa whose `citeqa ingest` is timed alongside"
     )
     bench.set_defaults(run=cmd_bench)
     return parser

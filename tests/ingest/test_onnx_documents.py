@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,10 @@ from hypothesis import strategies as st
 
 from ingest.embedding import SentenceTransformerEmbedder, with_context
 from ingest.index_store import load_index
-from ingest.onnx_documents import OnnxDocumentEmbedder, length_buckets
+from ingest.onnx_documents import OnnxDocumentEmbedder, copy_reusable_encoder, length_buckets
+from ingest.onnx_model import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, encoder_config
 from ingest.pipeline import IngestSettings, build_index
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, FakeEmbedder
 
 
 @given(st.lists(st.integers(1, 256), max_size=300), st.integers(256, 4096), st.integers(1, 64))
@@ -97,3 +100,57 @@ def test_real_reingest_equals_a_build_from_scratch(real_index: Path, model_dir: 
     for mine, theirs in ((again.dense, fresh.dense), (again.sentence_dense, fresh.sentence_dense)):
         reused, embedded = mine.reconstruct_n(0, mine.ntotal), theirs.reconstruct_n(0, theirs.ntotal)
         np.testing.assert_allclose(reused, embedded, atol=1e-5)  # batch shapes differ, so not bit for bit
+
+
+@pytest.fixture
+def exported_index(tmp_path: Path) -> tuple[Path, Path]:
+    """An index whose encoder/ came from a stand-in export, and the model folder it names."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / TOKENIZER_FILE).write_text('{"stand-in": "tokenizer"}', encoding="utf-8")
+
+    def export(folder: Path) -> dict[str, Any]:
+        folder.mkdir()
+        (folder / MODEL_FILE).write_bytes(b"stand-in graph" * 100)
+        shutil.copyfile(model / TOKENIZER_FILE, folder / TOKENIZER_FILE)
+        (folder / CONFIG_FILE).write_text(json.dumps(encoder_config()), encoding="utf-8")
+        return encoder_config()
+
+    target = tmp_path / "index"
+    build_index(CORPUS, target, FakeEmbedder(), IngestSettings(onnx_encoder=True), export_encoder=export)
+    return target, model
+
+
+def edit_manifest(index: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    change(manifest)
+    (index / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+STALE: dict[str, Callable[[Path, Path], object]] = {
+    "graph edited": lambda index, model: (index / "encoder" / MODEL_FILE).write_bytes(b"other graph" * 100),
+    "graph missing": lambda index, model: (index / "encoder" / MODEL_FILE).unlink(),
+    "other tokenizer": lambda index, model: (model / TOKENIZER_FILE).write_text("{}", encoding="utf-8"),
+    "other torch": lambda index, model: edit_manifest(index, lambda m: m["libraries"].update(torch="1.0")),
+    "other opset": lambda index, model: edit_manifest(index, lambda m: m["query_encoder"].update(opset=11)),
+    "other weights": lambda index, model: edit_manifest(index, lambda m: m["model"].update(sha256="0" * 64)),
+    "no encoder": lambda index, model: edit_manifest(index, lambda m: m.update(query_encoder={"backend": "model"})),
+    "not an index": lambda index, model: (index / "manifest.json").unlink(),
+}
+
+
+def test_an_encoder_that_exporting_would_reproduce_is_copied(exported_index: tuple[Path, Path], tmp_path: Path) -> None:
+    index, model = exported_index
+    assert copy_reusable_encoder(index, model, FakeEmbedder.weights_sha256, tmp_path / "copy")
+    for name in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE):
+        assert (tmp_path / "copy" / name).read_bytes() == (index / "encoder" / name).read_bytes()
+
+
+@pytest.mark.parametrize("stale", list(STALE))
+def test_an_encoder_that_may_differ_is_exported_again(
+    stale: str, exported_index: tuple[Path, Path], tmp_path: Path
+) -> None:
+    index, model = exported_index
+    STALE[stale](index, model)
+    assert not copy_reusable_encoder(index, model, FakeEmbedder.weights_sha256, tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()  # export_onnx then writes the folder from nothing

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from ingest.chunking import Chunk
 from ingest.documents import Document
 from service.cli import print_answer
 from service.retriever import Answer, Hit
-from tests.conftest import run_citeqa
+from tests.conftest import CORPUS, run_citeqa
 
 pytestmark = pytest.mark.integration
 ARTICLE = "insider-2024-isis-k-crocus"
@@ -50,6 +52,33 @@ def test_ingest_if_stale_skips_a_current_index(real_index: Path) -> None:
     result = run_citeqa("ingest", "--corpus", "corpus", "--index", str(real_index), "--if-stale")
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
+
+
+def encoder_artifacts(index: Path) -> dict[str, object]:
+    artifacts = json.loads((index / "manifest.json").read_text(encoding="utf-8"))["artifacts"]
+    return {name: entry for name, entry in artifacts.items() if name.startswith("encoder/")}
+
+
+def test_reingest_embeds_what_changed_and_reuses_the_encoder(tmp_path: Path) -> None:
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "second.txt").write_text("A second article.\n\nIt has one paragraph.\n", encoding="utf-8")
+    ingest = ("ingest", "--corpus", str(corpus), "--index", str(index))
+    first = run_citeqa(*ingest, timeout=600)
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"\d+ texts embedded and 0 reused", first.stdout) and "reusing" not in first.stderr
+    encoder = encoder_artifacts(index)
+
+    (corpus / "second.txt").write_text("A second article.\n\nIts paragraph was rewritten.\n", encoding="utf-8")
+    second = run_citeqa(*ingest, timeout=600)
+    assert second.returncode == 0, second.stderr
+    embedded = re.search(r"(\d+) texts embedded and (\d+) reused", second.stdout)
+    assert embedded and 0 < int(embedded[1]) <= 3 and int(embedded[2]) > 150, second.stdout
+    assert "reusing the ONNX encoder" in second.stderr
+    assert encoder_artifacts(index) == encoder  # the same files as that fresh export
+
+    third = run_citeqa(*ingest, "--if-stale")
+    assert third.returncode == 0 and "up to date" in third.stdout
 
 
 def test_help_has_examples() -> None:

@@ -1,0 +1,231 @@
+"""`citeqa bench --ingest-corpus PATH`: what ingesting one corpus costs, in one run on this machine.
+
+Embedding throughput in-process, PyTorch as ingest used to embed (sentence-transformers, 64
+texts at a time in corpus order) against ONNX Runtime as it embeds now; `citeqa ingest` from
+scratch with `--no-onnx` (PyTorch) and without (ONNX); a re-ingest after one file changed (the
+embedding cache and the reused encoder); `--if-stale` on the unchanged corpus; and LangChain's
+`FAISS.from_documents` over the same documents (RecursiveCharacterTextSplitter 1000/200 +
+HuggingFaceEmbeddings). Each measurement is repeated, interleaved, and the median reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+Say = Callable[[str], None]
+CHANGE = "\n\nA paragraph added for the re-ingest benchmark. It changes this one file.\n"
+
+
+def corpus_texts(corpus: Path) -> tuple[list[str], list[str]]:
+    """Passages (with their context) and sentences, as ingest embeds them."""
+    from ingest.chunking import chunk_document_with_sentences
+    from ingest.documents import read_corpus
+    from ingest.embedding import with_context
+    from ingest.pipeline import IngestSettings, corpus_chrome
+
+    documents = read_corpus(corpus).documents
+    chrome = corpus_chrome(documents)
+    passages, sentences = [], []
+    for document in documents:
+        _, chunks, spans = chunk_document_with_sentences(document, IngestSettings().chunker, chrome)
+        passages += [with_context(c.text, document, c.section, c.speaker) for c in chunks]
+        sentences += [document.text[s.start : s.end] for s in spans]
+    return passages, sentences
+
+
+def _as_before(embedder: Any, texts: list[str]) -> np.ndarray:
+    """Ingest's embedding loop before ONNX: 64 texts at a time, in corpus order."""
+    return np.concatenate([embedder.embed_documents(texts[b : b + 64]) for b in range(0, len(texts), 64)])
+
+
+def embedding_throughput(corpus: Path, model_dir: Path, repeat: int, say: Say) -> dict[str, Any]:
+    from ingest.embedding import SentenceTransformerEmbedder
+    from ingest.onnx_documents import OnnxDocumentEmbedder
+    from ingest.pipeline import _embed_in_batches  # ingest's own loop, so "as now" is what ingest does
+
+    passages, sentences = corpus_texts(corpus)
+    torch = SentenceTransformerEmbedder(model_dir)
+    onnx = OnnxDocumentEmbedder(model_dir)
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx.export(Path(scratch) / "encoder")
+    ways: dict[str, Callable[[list[str]], np.ndarray]] = {
+        "torch, as before": lambda texts: _as_before(torch, texts),
+        "onnx, as now": lambda texts: _embed_in_batches(onnx, texts, "", lambda *_: None),
+    }
+    rates: dict[str, dict[str, list[float]]] = {way: {"passages": [], "sentences": []} for way in ways}
+    cosines: dict[str, float] = {}
+    for embed in ways.values():
+        embed(passages[:16])  # warm-up
+    for run in range(repeat):
+        results: dict[str, dict[str, np.ndarray]] = {}
+        for way, embed in ways.items():
+            results[way] = {}
+            for kind, texts in (("passages", passages), ("sentences", sentences)):
+                say(f"embedding {len(texts)} {kind}: {way} ({run + 1}/{repeat})")
+                begun = time.perf_counter()
+                results[way][kind] = embed(texts)
+                rates[way][kind].append(len(texts) / (time.perf_counter() - begun))
+        for kind in ("passages", "sentences"):
+            agreement = (results["torch, as before"][kind] * results["onnx, as now"][kind]).sum(axis=1)
+            cosines[kind] = float(agreement.min())
+    return {
+        "passages": len(passages),
+        "sentences": len(sentences),
+        "per_s": {way: {k: statistics.median(v) for k, v in kinds.items()} for way, kinds in rates.items()},
+        "runs_per_s": rates,
+        "min_cosine_onnx_vs_torch": cosines,
+    }
+
+
+def _run(command: list[str], checkout: Path = REPO) -> tuple[float, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(checkout)}
+    begun = time.perf_counter()
+    result = subprocess.run(command, env=env, cwd=checkout, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - begun
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()[-2000:]}")
+    return seconds, result.stdout
+
+
+def _ingest(corpus: Path, index: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "service.cli", "ingest", "--corpus", str(corpus), "--index", str(index), *flags]
+
+
+def changed_file(corpus: Path) -> Path:
+    """The first Markdown or text file: appending a paragraph to it is a change of that file only."""
+    candidates = sorted(p for p in corpus.rglob("*") if p.suffix in {".md", ".txt"} and p.is_file())
+    if not candidates:
+        raise ValueError(f"{corpus}: no Markdown or text file to change")
+    return candidates[0]
+
+
+def ingest_runs(corpus: Path, model_dir: Path, repeat: int, say: Say, baseline: Path | None) -> dict[str, Any]:
+    seconds: dict[str, list[float]] = {}
+    details: dict[str, Any] = {}
+    langchain = [sys.executable, "-m", "eval.bench_ingest", "langchain", str(corpus), str(model_dir)]
+
+    def timed(name: str, command: list[str], checkout: Path = REPO) -> str:
+        say(f"{name} ({len(seconds.get(name, [])) + 1}/{repeat})")
+        took, out = _run(command, checkout)
+        seconds.setdefault(name, []).append(took)
+        return out.strip().splitlines()[-1] if out.strip() else ""
+
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as scratch:
+            copy, index, torch_index = Path(scratch) / "corpus", Path(scratch) / "index", Path(scratch) / "torch"
+            shutil.copytree(corpus, copy)
+            if baseline is not None:  # an earlier citeqa, e.g. `git archive <commit> | tar -x -C <folder>`
+                timed("ingest, baseline checkout", _ingest(copy.resolve(), Path(scratch) / "baseline"), baseline)
+            timed("ingest, torch (--no-onnx)", _ingest(copy, torch_index, "--no-onnx"))
+            details["full"] = timed("ingest, onnx", _ingest(copy, index))
+            timed("ingest --if-stale, unchanged", _ingest(copy, index, "--if-stale"))
+            changed = changed_file(copy)
+            with changed.open("a", encoding="utf-8") as handle:
+                handle.write(CHANGE)
+            details["changed_file"] = str(changed.relative_to(copy))
+            details["reingest"] = timed("re-ingest, one file changed", _ingest(copy, index))
+            details["langchain"] = json.loads(timed("LangChain FAISS.from_documents", langchain))
+    return {"seconds": {name: statistics.median(v) for name, v in seconds.items()}, "runs_s": seconds, **details}
+
+
+def run_ingest_bench(
+    corpus: Path, model_dir: Path, say: Say, repeat: int = 3, baseline: Path | None = None
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "load_before": os.getloadavg()},
+        "corpus": str(corpus),
+        "baseline": None if baseline is None else str(baseline),
+        "repeat": repeat,
+        "embedding": embedding_throughput(corpus, model_dir, repeat, say),
+        "ingest": ingest_runs(corpus, model_dir, repeat, say, baseline),
+    }
+    report["machine"]["load_after"] = os.getloadavg()
+    rates, seconds = report["embedding"]["per_s"], report["ingest"]["seconds"]
+    report["ratios"] = {
+        "passages/s onnx / torch": rates["onnx, as now"]["passages"] / rates["torch, as before"]["passages"],
+        "sentences/s onnx / torch": rates["onnx, as now"]["sentences"] / rates["torch, as before"]["sentences"],
+        "ingest time torch / onnx": seconds["ingest, torch (--no-onnx)"] / seconds["ingest, onnx"],
+        "ingest time langchain / onnx": seconds["LangChain FAISS.from_documents"] / seconds["ingest, onnx"],
+        "re-ingest one file / full ingest": seconds["re-ingest, one file changed"] / seconds["ingest, onnx"],
+    }
+    if baseline is not None:
+        report["ratios"]["ingest time baseline / onnx"] = seconds["ingest, baseline checkout"] / seconds["ingest, onnx"]
+    return report
+
+
+def ingest_markdown(report: dict[str, Any]) -> str:
+    embedding, ingest = report["embedding"], report["ingest"]
+    lines = [
+        "# citeqa ingest benchmark",
+        "",
+        f"`{report['corpus']}` on this machine ({report['machine']['cpus']} CPUs, Python "
+        f"{report['machine']['python']}, load average {report['machine']['load_before'][0]:.1f} before and "
+        f"{report['machine']['load_after'][0]:.1f} after); medians of {report['repeat']} interleaved runs."
+        + (f" Baseline checkout: `{report['baseline']}`." if report["baseline"] else ""),
+        "",
+        f"## Embedding {embedding['passages']} passages and {embedding['sentences']} sentences (in-process)",
+        "",
+        "| embedder | passages/s | sentences/s |",
+        "|---|---:|---:|",
+        *[f"| {way} | {r['passages']:.1f} | {r['sentences']:.1f} |" for way, r in embedding["per_s"].items()],
+        "",
+        f"Lowest cosine between the two: passages {embedding['min_cosine_onnx_vs_torch']['passages']:.7f}, "
+        f"sentences {embedding['min_cosine_onnx_vs_torch']['sentences']:.7f}.",
+        "",
+        "## Wall time of each command (a fresh process each)",
+        "",
+        "| run | seconds |",
+        "|---|---:|",
+        *[f"| {name} | {value:.1f} |" for name, value in ingest["seconds"].items()],
+        "",
+        f"- full ingest: {ingest['full']}",
+        f"- after `{ingest['changed_file']}` changed: {ingest['reingest']}",
+        f"- LangChain: {ingest['langchain']['chunks']} chunks; {ingest['langchain']['store_s']:.1f} s to load "
+        "HuggingFaceEmbeddings, split and run FAISS.from_documents (the rest: start-up, imports, reading the corpus)",
+        "",
+        "## Ratios",
+        "",
+        "| ratio | value |",
+        "|---|---:|",
+        *[f"| {name} | {value:.2f} |" for name, value in report["ratios"].items()],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_ingest_bench(out: Path, report: dict[str, Any]) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "ingest.json", out / "ingest.md"]
+    paths[0].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    paths[1].write_text(ingest_markdown(report), encoding="utf-8")
+    return paths
+
+
+def langchain_build(corpus: Path, model_dir: Path) -> dict[str, Any]:
+    """The LangChain recipe over the documents of `corpus`, timed in its own process."""
+    from eval.systems import langchain_chunks, langchain_store
+    from ingest.documents import read_corpus
+
+    documents = read_corpus(corpus).documents
+    begun = time.perf_counter()
+    langchain_store(documents, model_dir)
+    return {"chunks": len(langchain_chunks(documents)), "store_s": time.perf_counter() - begun}
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["langchain"]:
+    print(json.dumps(langchain_build(Path(sys.argv[2]), Path(sys.argv[3]))))
