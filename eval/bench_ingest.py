@@ -35,10 +35,11 @@ def corpus_texts(corpus: Path) -> tuple[list[str], list[str]]:
     from ingest.chunking import chunk_document_with_sentences
     from ingest.documents import read_corpus
     from ingest.embedding import with_context
-    from ingest.pipeline import IngestSettings, corpus_chrome
+    from ingest.pipeline import IngestSettings
+    from ingest.structure import chrome_keys, typed_spans
 
     documents = read_corpus(corpus).documents
-    chrome = corpus_chrome(documents)
+    chrome = chrome_keys([[t.span.text for t in typed_spans(d.text, d.segments)] for d in documents])
     passages, sentences = [], []
     for document in documents:
         _, chunks, spans = chunk_document_with_sentences(document, IngestSettings().chunker, chrome)
@@ -54,8 +55,8 @@ def _as_before(embedder: Any, texts: list[str]) -> np.ndarray:
 
 def embedding_throughput(corpus: Path, model_dir: Path, repeat: int, say: Say) -> dict[str, Any]:
     from ingest.embedding import SentenceTransformerEmbedder
+    from ingest.engines import embed_in_slices  # ingest's own loop, so "as now" is what ingest does
     from ingest.onnx_documents import OnnxDocumentEmbedder
-    from ingest.pipeline import _embed_in_batches  # ingest's own loop, so "as now" is what ingest does
 
     passages, sentences = corpus_texts(corpus)
     torch = SentenceTransformerEmbedder(model_dir)
@@ -65,7 +66,7 @@ def embedding_throughput(corpus: Path, model_dir: Path, repeat: int, say: Say) -
         onnx.export(Path(scratch) / "encoder")
     ways: dict[str, Callable[[list[str]], np.ndarray]] = {
         "torch, as before": lambda texts: _as_before(torch, texts),
-        "onnx, as now": lambda texts: _embed_in_batches(onnx, texts, "", lambda *_: None),
+        "onnx, as now": lambda texts: embed_in_slices(onnx, texts, "", lambda *_: None),
     }
     rates: dict[str, dict[str, list[float]]] = {way: {"passages": [], "sentences": []} for way in ways}
     cosines: dict[str, float] = {}
