@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 
 from ingest.documents import Document
+from ingest.readers import trim_span
 from ingest.sentences import line_pieces, sentence_pieces
 from ingest.structure import Block, BlockKind, parse_blocks
 
@@ -73,14 +74,6 @@ def group_runs(blocks: list[Block]) -> list[Run]:
             runs.append(Run(block.start, block.end, *key, (block,)))
         previous_indexed = True
     return runs
-
-
-def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 @dataclass(frozen=True)
@@ -178,7 +171,7 @@ def chunk_blocks(
             if p.sentence and not _names_only_the_speaker(document.text[p.start : p.end], run.speaker)
         )
         for start, end in pack_pieces(_units(pieces, settings.max_chars), settings):
-            start, end = _trimmed(document.text, start, end)
+            start, end = trim_span(document.text, start, end)
             if start == end:
                 continue
             text = document.text[start:end]

@@ -109,7 +109,8 @@ def _heading_span(text: str, start: int, end: int, markup: str) -> tuple[int, in
     return start, underline if underline > start else end
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """text[start:end] without the whitespace at either end, as offsets."""
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
@@ -132,14 +133,14 @@ def markdown_segments(text: str) -> tuple[list[Segment], str | None, dict[str, A
         if token.type == "front_matter":
             front = _front_matter(token.content)
         elif token.type == "list_item_open" and token.level == 1 and token.map:
-            start, end = _trim(text, lines[token.map[0]], lines[token.map[1]])
+            start, end = trim_span(text, lines[token.map[0]], lines[token.map[1]])
             if end > start:
                 segments.append(Segment(start, end, SegmentKind.LIST_ITEM))
         elif token.map and token.level == 0:
             start, end = lines[token.map[0]], lines[token.map[1]]
             if token.type == "heading_open":
                 name = _plain_inline(tokens[i + 1])
-                start, end = _trim(text, *_heading_span(text, start, end, token.markup))
+                start, end = trim_span(text, *_heading_span(text, start, end, token.markup))
                 level = int(token.tag[1])
                 if level == 1 and first_h1 is None:
                     first_h1 = name
@@ -149,7 +150,7 @@ def markdown_segments(text: str) -> tuple[list[Segment], str | None, dict[str, A
                 kind = _BLOCK_KINDS[token.type]
                 if token.type == "fence" and token.info.strip().startswith("{"):
                     kind = SegmentKind.PARAGRAPH  # a MyST directive ({note}, {tip}...): prose in a fence
-                start, end = _trim(text, start, end)
+                start, end = trim_span(text, start, end)
                 if end > start:
                     segments.append(Segment(start, end, kind))
         i += 1
@@ -246,7 +247,7 @@ def _pdf_lines(page: str, offset: int) -> list[tuple[int, int]]:
     spans = []
     position = 0
     for line in page.split("\n"):
-        start, end = _trim(page, position, position + len(line))
+        start, end = trim_span(page, position, position + len(line))
         if end > start:
             spans.append((offset + start, offset + end))
         position += len(line) + 1

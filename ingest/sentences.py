@@ -12,6 +12,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from ingest.readers import trim_span
+
 PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 UNBREAKABLE = re.compile(r"`[^`\n]+`|<?https?://[^\s<>]+|\b[\w.-]+@[\w-]+\.[\w.]+")
 SEPARATORS = ["; ", ", ", " ", ""]  # fallbacks for one sentence longer than the limit
@@ -30,14 +32,6 @@ def _mask(text: str) -> str:
     return UNBREAKABLE.sub(lambda m: re.sub(r"[.!?;:]", "x", m.group(0)), masked)
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
 def _paragraph_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     masked = _mask(text[start:end])
     pieces = _segmenter().segment(masked)
@@ -46,7 +40,7 @@ def _paragraph_sentences(text: str, start: int, end: int) -> list[tuple[int, int
     spans = []
     position = start
     for piece in pieces:
-        a, b = _trim(text, position, position + len(piece))
+        a, b = trim_span(text, position, position + len(piece))
         if b > a:
             spans.append((a, b))
         position += len(piece)
@@ -59,7 +53,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     position = 0
     for match in [*PARAGRAPH_BREAK.finditer(text), None]:
         end = match.start() if match else len(text)
-        a, b = _trim(text, position, end)
+        a, b = trim_span(text, position, end)
         if b > a:
             spans.extend(_paragraph_sentences(text, a, b))
         if match:
@@ -103,7 +97,7 @@ def line_pieces(text: str, max_chars: int) -> list[tuple[int, int]]:
     pieces: list[tuple[int, int]] = []
     position = 0
     for line in text.split("\n"):
-        a, b = _trim(text, position, position + len(line))
+        a, b = trim_span(text, position, position + len(line))
         if b > a:
             pieces.extend(split_long(text, a, b, max_chars))
         position += len(line) + 1
