@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.errors import CorpusError
+from ingest.errors import CorpusError, MetadataError
 from ingest.readers import READERS, Parsed, Segment, read_file
 
 DOC_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -60,16 +60,16 @@ def _read_metadata(path: Path) -> dict[str, object]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorpusError(f"{path}: unreadable metadata ({exc})") from exc
+        raise MetadataError(f"{path}: unreadable metadata ({exc})") from exc
     if not isinstance(data, dict):
-        raise CorpusError(f"{path}: metadata must be a JSON object")
+        raise MetadataError(f"{path}: metadata must be a JSON object")
     return data
 
 
 def _optional_str(meta: dict[str, object], key: str, path: Path) -> str | None:
     value = meta.get(key)
     if value is not None and not isinstance(value, str):
-        raise CorpusError(f"{path}: '{key}' must be a string")
+        raise MetadataError(f"{path}: '{key}' must be a string")
     return value
 
 
@@ -80,11 +80,11 @@ def load_document(path: Path, corpus_dir: Path) -> Document:
     meta = _read_metadata(meta_path) if meta_path.exists() else {}
     doc_id = meta.get("doc_id", _default_id(path, corpus_dir))
     if not isinstance(doc_id, str) or not DOC_ID_PATTERN.match(doc_id):
-        raise CorpusError(f"{meta_path}: doc_id must match {DOC_ID_PATTERN.pattern}")
+        raise MetadataError(f"{meta_path}: doc_id must match {DOC_ID_PATTERN.pattern}")
     title = _optional_str(meta, "title", meta_path) or (parsed.title or "").strip() or path.stem
     year = meta.get("year")
     if year is not None and (not isinstance(year, int) or isinstance(year, bool)):
-        raise CorpusError(f"{meta_path}: 'year' must be an integer")
+        raise MetadataError(f"{meta_path}: 'year' must be an integer")
     return Document(
         doc_id=doc_id,
         title=title,
@@ -138,9 +138,9 @@ def load_or_skip(path: Path, corpus_dir: Path) -> Document | dict[str, str]:
     user's own is raised, not skipped."""
     try:
         return load_document(path, corpus_dir)
+    except MetadataError:
+        raise
     except CorpusError as exc:
-        if "meta.json" in str(exc):
-            raise
         return {"source": path.relative_to(corpus_dir).as_posix(), "reason": str(exc).removeprefix(f"{path}: ")}
 
 

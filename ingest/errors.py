@@ -9,6 +9,10 @@ class CorpusError(CiteqaError):
     """The corpus folder is missing, empty, or holds a malformed document."""
 
 
+class MetadataError(CorpusError):
+    """A `.meta.json` sidecar is unreadable or wrong: the user's own file, so ingest stops."""
+
+
 class IndexNotFound(CiteqaError):
     """No index directory (or no manifest) where one was expected."""
 

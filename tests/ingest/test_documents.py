@@ -93,3 +93,10 @@ def test_duplicate_doc_ids_are_refused(tmp_path: Path) -> None:
     write(tmp_path, "b.txt", "Two.", {"doc_id": "same"})
     with pytest.raises(CorpusError, match="duplicate doc_id"):
         load_corpus(tmp_path)
+
+
+def test_wrong_metadata_stops_the_ingest_rather_than_skipping_the_document(tmp_path: Path) -> None:
+    write(tmp_path, "good.txt", "A good document.")
+    write(tmp_path, "x.txt", "Another good text.", {"year": "2024"})
+    with pytest.raises(CorpusError, match="'year' must be an integer"):
+        read_corpus(tmp_path)
