@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ingest.embedding import Embedder
-from ingest.index_store import swap_into_place
+from ingest.index_store import file_sha256, swap_into_place
 
 FORMAT = 1
 META_FILE = "cache.json"
@@ -62,14 +62,6 @@ class CacheInvalid(Exception):
     """The cache on disk cannot be trusted; it is ignored and rebuilt."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read(directory: Path, identity: CacheIdentity) -> tuple[np.ndarray, np.ndarray]:
     try:
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
@@ -86,7 +78,7 @@ def _read(directory: Path, identity: CacheIdentity) -> tuple[np.ndarray, np.ndar
         path = directory / name
         if not isinstance(expected, dict) or not path.is_file() or path.stat().st_size != expected.get("bytes"):
             raise CacheInvalid(f"{name}: missing, or its size differs from {META_FILE}")
-        if _sha256(path) != expected.get("sha256"):
+        if file_sha256(path) != expected.get("sha256"):
             raise CacheInvalid(f"{name}: sha256 differs from {META_FILE} (file edited or damaged)")
     try:
         keys = np.load(directory / KEYS_FILE, allow_pickle=False)
@@ -108,7 +100,7 @@ def _write_file(path: Path, write: Callable[[Any], None]) -> dict[str, Any]:
         write(handle)
         handle.flush()
         os.fsync(handle.fileno())
-    return {"sha256": _sha256(path), "bytes": path.stat().st_size}
+    return {"sha256": file_sha256(path), "bytes": path.stat().st_size}
 
 
 class EmbeddingCache:

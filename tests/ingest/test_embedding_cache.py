@@ -139,13 +139,13 @@ def flip_bytes(path: Path) -> None:
 
 def rechecksummed(damage: Callable[[Path], object]) -> Callable[[Path], object]:
     """Damage a file and update cache.json to match: only the content checks are left to catch it."""
-    from ingest.embedding_cache import _sha256
+    from ingest.index_store import file_sha256
 
     def damage_and_cover(directory: Path) -> None:
         damage(directory)
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         for name in (KEYS_FILE, VECTORS_FILE):
-            meta["files"][name] = {"sha256": _sha256(directory / name), "bytes": (directory / name).stat().st_size}
+            meta["files"][name] = {"sha256": file_sha256(directory / name), "bytes": (directory / name).stat().st_size}
         (directory / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
 
     return damage_and_cover
