@@ -13,7 +13,7 @@ import numpy as np
 
 from ingest.embedding import MODEL_NAME, MODEL_SHA256, verify_model
 from ingest.errors import CiteqaError, ModelMismatch
-from ingest.index_store import ENCODER_DIR, file_sha256, library_versions, read_manifest
+from ingest.index_store import ENCODER_DIR, file_sha256, library_versions, link_or_copy, read_manifest
 from ingest.onnx_model import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, OnnxEmbedder, encoder_config, export_onnx
 
 # Padded tokens per run: one passage of 256 word pieces, or about ten short sentences. Small runs
@@ -70,7 +70,7 @@ def copy_reusable_encoder(index_dir: Path, model_dir: Path, weights_sha256: str,
     for name in names:  # copy, then check the copies: what is checked is what gets used
         source = index_dir / ENCODER_DIR / name
         if source.is_file():
-            shutil.copyfile(source, folder / name)
+            link_or_copy(source, folder / name)
         if not _matches(folder / name, artifacts[f"{ENCODER_DIR}/{name}"]):
             shutil.rmtree(folder)
             return False
