@@ -124,7 +124,7 @@ def ingest_runs(corpus: Path, model_dir: Path, repeat: int, say: Say, baseline: 
         say(f"{name} ({len(seconds.get(name, [])) + 1}/{repeat})")
         took, out = _run(command, checkout)
         seconds.setdefault(name, []).append(took)
-        return out.strip().splitlines()[-1] if out.strip() else ""
+        return out.strip().splitlines()[-1].replace(scratch, "<scratch>") if out.strip() else ""
 
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as scratch:

@@ -78,6 +78,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def link_or_copy(source: str | Path, target: str | Path) -> None:
+    """A hard link where the file system allows one (a 90 MB ONNX graph in no time), else a copy.
+    Index files are never written in place, only replaced by a whole new index, so sharing is safe."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def library_versions() -> dict[str, str]:
     versions = {}
     for name in TRACKED_LIBRARIES:
@@ -184,7 +193,7 @@ def write_index(target: Path, content: IndexContent, manifest_fields: dict[str, 
             vector_index.build(content.sentence_vectors, sentence_spec), str(build_dir / SENTENCE_VECTORS_FILE)
         )
         if content.encoder_dir is not None:
-            shutil.copytree(content.encoder_dir, build_dir / ENCODER_DIR)
+            shutil.copytree(content.encoder_dir, build_dir / ENCODER_DIR, copy_function=link_or_copy)
         _write_jsonl(build_dir / CHUNKS_FILE, [asdict(c) for c in content.chunks])
         _write_jsonl(build_dir / SENTENCES_FILE, [asdict(s) for s in content.sentences])
         _write_jsonl(build_dir / DOCUMENTS_FILE, [{**d.metadata(), "text": d.text} for d in content.documents])
