@@ -191,23 +191,68 @@ def _html_title(html: str) -> str | None:
     return metadata.title if metadata is not None and metadata.title else None
 
 
+# Code inside these is inline code (HTML cannot put a <pre> there); a list item may hold either,
+# and trafilatura already fences a list item's code of several lines.
+_INLINE_CONTAINERS = {"p", "cell", "head"}
+_BLOCK_CONTAINERS = {"item", *_INLINE_CONTAINERS}
+
+
+def _flat_code(element: Any) -> str:
+    """The text of a code element and its children, its <lb/>s as line breaks."""
+    parts = [element.text or ""]
+    for child in element:
+        parts.append("\n" if child.tag == "lb" else _flat_code(child))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def _mend_code(body: Any) -> None:
+    """Code in trafilatura's tree as Markdown needs it. A <pre> of one line would be written as
+    an inline code span on a line of its own, and the paragraph after it would continue it
+    (CommonMark's lazy continuation): a one-line block gets the line end that makes trafilatura
+    fence it. Inline code broken over lines would open a fence inside a sentence: its line
+    breaks are spaces, as a browser shows them."""
+    for code in list(body.iter("code")):
+        if any(a.tag == "code" for a in code.iterancestors()):
+            continue
+        text = _flat_code(code)
+        containers = {a.tag for a in code.iterancestors()}
+        inline = bool(containers & _INLINE_CONTAINERS)
+        if (inline and "\n" not in text) or (not inline and containers & _BLOCK_CONTAINERS):
+            continue
+        for child in list(code):
+            code.remove(child)
+        if inline:
+            code.text = " ".join(text.split())
+        else:
+            code.text = text if "\n" in text.strip() else text.strip() + "\n"
+            # the source's indentation after a block would make the next paragraph indented code
+            code.tail = code.tail.lstrip() if code.tail else code.tail
+
+
 def read_html(raw: bytes, path: Path) -> Parsed:
     """Main content by trafilatura (navigation, footers and scripts out), as Markdown: that
     extracted text is the document's text, and its structure is read like any Markdown."""
     import trafilatura
+    from trafilatura.xml import xmltotxt
 
     html = decode_utf8(raw, path)
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
-    extracted = trafilatura.extract(
+    extracted = trafilatura.bare_extraction(
         html,
-        output_format="markdown",
+        output_format="python",
+        with_metadata=False,
         include_formatting=True,
         include_tables=True,
         include_links=False,
         include_comments=False,
         favor_recall=True,
     )
-    text = unicodedata.normalize("NFC", extracted or "")
+    markdown = ""
+    if extracted is not None and extracted.body is not None:
+        _mend_code(extracted.body)
+        markdown = xmltotxt(extracted.body, include_formatting=True)
+    text = unicodedata.normalize("NFC", markdown)
     title = _html_title(html)
     segments, first_heading, _ = markdown_segments(text)
     return Parsed(text, "html", segments, title or first_heading)

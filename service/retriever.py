@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,27 @@ class Signals:
 
 def overlaps(a: Chunk, b: Chunk) -> bool:
     return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
+
+
+# What opens a new block rather than continuing a paragraph: a list item, a table row, code.
+_BLOCK_OPENING = re.compile(r"\s*(?:[-*+]\s|\d{1,3}[.)]\s|\||```|~~~)")
+
+
+def continues(text: str, sentence: Sentence, following: Sentence) -> bool:
+    """Whether `following` carries on what `sentence` says, so that the answer is the two.
+    A sentence that matches a question best often names its topic ("pip supports basic
+    HTTP-based authentication credentials.") and the next one of the same paragraph gives the
+    substance ("This is done by providing the username ... in the URL"); a sentence ending in
+    a colon introduces what follows. A blank line, a list item, a table row or code after a
+    sentence that does not introduce it is another block, and is left out."""
+    if sentence.doc_id != following.doc_id or following.start < sentence.end:
+        return False
+    gap = text[sentence.end : following.start]
+    if gap.strip():
+        return False
+    if text[sentence.start : sentence.end].rstrip().endswith(":"):
+        return True
+    return gap.count("\n") <= 1 and not _BLOCK_OPENING.match(text, following.start)
 
 
 def _normalise_text(text: str) -> str:
@@ -263,7 +285,14 @@ class Retriever:
         if lexical.max() > 0:
             lexical = lexical / lexical.max()
         combined = dense + self.settings.lexical_weight * lexical
-        return self.index.sentences[ids[int(np.argmax(combined))]]
+        best = int(np.argmax(combined))
+        sentence = self.index.sentences[ids[best]]
+        if best + 1 < len(ids):
+            following = self.index.sentences[ids[best + 1]]
+            text = self.index.documents[sentence.doc_id].text
+            if continues(text, sentence, following):
+                return Sentence(sentence.doc_id, sentence.start, following.end)
+        return sentence
 
     def answer(
         self,

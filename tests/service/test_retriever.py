@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingest.chunking import Sentence
 from ingest.index_store import load_index
 from ingest.lexical import tokenize
 from ingest.pipeline import RetrievalSettings, build_index
 from service import retriever as retriever_module
-from service.retriever import CANDIDATES, Filters, Retriever, UnknownDocument, UnknownMode
+from service.retriever import CANDIDATES, Filters, Retriever, UnknownDocument, UnknownMode, continues
 from tests.conftest import CORPUS, FakeEmbedder
 
 QUESTIONS = ["Why did ISIS attack Russia?", "Tajik community ties", "Wagner Group in Palmyra", "gas plant Syria"]
@@ -60,6 +61,43 @@ def test_answers_lie_inside_their_passage(retriever: Retriever) -> None:
         for hit in retriever.search(question, 5):
             assert hit.answer is not None
             assert hit.chunk.start <= hit.answer.start < hit.answer.end <= hit.chunk.end
+
+
+def test_an_answer_is_one_whole_sentence_or_it_and_the_next(retriever: Retriever) -> None:
+    """The answer starts where a sentence of its passage starts and ends where that sentence or
+    the next one ends; it is two only when the second continues the first."""
+    pairs = 0
+    for question in QUESTIONS:
+        for hit in retriever.search(question, 5):
+            assert hit.answer is not None
+            number = retriever.index.chunks.index(hit.chunk)
+            sentences = [retriever.index.sentences[i] for i in retriever.index.chunk_sentences[number]]
+            first = next(i for i, s in enumerate(sentences) if s.start == hit.answer.start)
+            if sentences[first].end == hit.answer.end:
+                continue
+            assert first + 1 < len(sentences) and sentences[first + 1].end == hit.answer.end
+            assert continues(hit.document.text, sentences[first], sentences[first + 1])
+            pairs += 1
+    assert pairs > 0  # the article's paragraphs hold several sentences: some answers are two
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pip supports basic authentication. This is done by\nputting the name in the URL.", True),
+        ("The current version of pip works on:\n- Windows, Linux and macOS.", True),
+        ("To install the packages, you can run:\n\n```\npip install -r requirements.txt\n```", True),
+        ("Dashes have to be replaced.\n\nA new paragraph starts here.", False),
+        ("These are the flags.\n- `PIP_TIMEOUT=60` is the same as `--timeout=60`", False),
+        ("See the table.\n| a | b |", False),
+        ("Run it like this.\n```\npip --help\n```", False),
+        ("Two steps follow.\n2. Build the wheel.", False),
+    ],
+)
+def test_what_continues_a_sentence(text: str, expected: bool) -> None:
+    cut = text.index(".") + 1 if not text.split("\n")[0].endswith(":") else text.index(":") + 1
+    following = len(text) - len(text[cut:].lstrip())
+    assert continues(text, Sentence("d", 0, cut), Sentence("d", following, len(text))) is expected
 
 
 def test_passages_never_overlap(retriever: Retriever) -> None:
