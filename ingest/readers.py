@@ -191,12 +191,6 @@ def _html_title(html: str) -> str | None:
     return metadata.title if metadata is not None and metadata.title else None
 
 
-# Code inside these is inline code (HTML cannot put a <pre> there); a list item may hold either,
-# and trafilatura already fences a list item's code of several lines.
-_INLINE_CONTAINERS = {"p", "cell", "head"}
-_BLOCK_CONTAINERS = {"item", *_INLINE_CONTAINERS}
-
-
 def _flat_code(element: Any) -> str:
     """The text of a code element and its children, its <lb/>s as line breaks."""
     parts = [element.text or ""]
@@ -206,28 +200,23 @@ def _flat_code(element: Any) -> str:
     return "".join(parts)
 
 
-def _mend_code(body: Any) -> None:
-    """Code in trafilatura's tree as Markdown needs it. A <pre> of one line would be written as
-    an inline code span on a line of its own, and the paragraph after it would continue it
-    (CommonMark's lazy continuation): a one-line block gets the line end that makes trafilatura
-    fence it. Inline code broken over lines would open a fence inside a sentence: its line
-    breaks are spaces, as a browser shows them."""
+def _unbreak_inline_code(body: Any) -> None:
+    """Inline code broken over source lines (`Run <code>mkdocs\n--version</code> to check`)
+    would be written as a fence opened inside a sentence; its line breaks are spaces, as a
+    browser shows them. Code inside a paragraph, table cell or heading is inline (HTML cannot
+    put a <pre> there); a list item's may be a block, and is left as trafilatura writes it.
+    (A one-line <pre> stays an inline code span on its own line: fencing it was measured to
+    cost the MkDocs questions 0.01 to 0.02 MRR@10, `docs/eval/suite.md`.)"""
     for code in list(body.iter("code")):
         if any(a.tag == "code" for a in code.iterancestors()):
             continue
-        text = _flat_code(code)
-        containers = {a.tag for a in code.iterancestors()}
-        inline = bool(containers & _INLINE_CONTAINERS)
-        if (inline and "\n" not in text) or (not inline and containers & _BLOCK_CONTAINERS):
+        if not any(a.tag in ("p", "cell", "head") for a in code.iterancestors()):
             continue
-        for child in list(code):
-            code.remove(child)
-        if inline:
+        text = _flat_code(code)
+        if "\n" in text:
+            for child in list(code):
+                code.remove(child)
             code.text = " ".join(text.split())
-        else:
-            code.text = text if "\n" in text.strip() else text.strip() + "\n"
-            # the source's indentation after a block would make the next paragraph indented code
-            code.tail = code.tail.lstrip() if code.tail else code.tail
 
 
 def read_html(raw: bytes, path: Path) -> Parsed:
@@ -250,7 +239,7 @@ def read_html(raw: bytes, path: Path) -> Parsed:
     )
     markdown = ""
     if extracted is not None and extracted.body is not None:
-        _mend_code(extracted.body)
+        _unbreak_inline_code(extracted.body)
         markdown = xmltotxt(extracted.body, include_formatting=True)
     text = unicodedata.normalize("NFC", markdown)
     title = _html_title(html)
