@@ -7,6 +7,7 @@ import json
 import shutil
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from concurrent.futures import Future
 from pathlib import Path
@@ -61,7 +62,8 @@ def export_onnx(model_dir: Path, out_dir: Path, quantize: bool = False) -> dict[
     model.eval()
     sample = {name: torch.ones((1, 8), dtype=torch.int64) for name in INPUTS}
     dynamic = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():  # the tracer's warnings say nothing to a user
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             model,
             (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),

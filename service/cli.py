@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,9 +68,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         onnx = embedder = OnnxDocumentEmbedder(model_dir, settings.model_sha256)
 
         def export(folder: Path) -> dict[str, object]:
-            with warnings.catch_warnings():  # the exporter's TracerWarnings say nothing to a user
-                warnings.simplefilter("ignore")
-                config = onnx.export(folder, reuse_from=args.index)
+            config = onnx.export(folder, reuse_from=args.index)
             if onnx.reused_from is not None:
                 print(f"citeqa: reusing the ONNX encoder of {args.index} (same weights and exporter)", file=sys.stderr)
             return config
