@@ -191,57 +191,23 @@ def _html_title(html: str) -> str | None:
     return metadata.title if metadata is not None and metadata.title else None
 
 
-def _flat_code(element: Any) -> str:
-    """The text of a code element and its children, its <lb/>s as line breaks."""
-    parts = [element.text or ""]
-    for child in element:
-        parts.append("\n" if child.tag == "lb" else _flat_code(child))
-        parts.append(child.tail or "")
-    return "".join(parts)
-
-
-def _unbreak_inline_code(body: Any) -> None:
-    """Inline code broken over source lines (`Run <code>mkdocs\n--version</code> to check`)
-    would be written as a fence opened inside a sentence; its line breaks are spaces, as a
-    browser shows them. Code inside a paragraph, table cell or heading is inline (HTML cannot
-    put a <pre> there); a list item's may be a block, and is left as trafilatura writes it.
-    (A one-line <pre> stays an inline code span on its own line: fencing it was measured to
-    cost the MkDocs questions 0.01 to 0.02 MRR@10, `docs/eval/suite.md`.)"""
-    for code in list(body.iter("code")):
-        if any(a.tag == "code" for a in code.iterancestors()):
-            continue
-        if not any(a.tag in ("p", "cell", "head") for a in code.iterancestors()):
-            continue
-        text = _flat_code(code)
-        if "\n" in text:
-            for child in list(code):
-                code.remove(child)
-            code.text = " ".join(text.split())
-
-
 def read_html(raw: bytes, path: Path) -> Parsed:
     """Main content by trafilatura (navigation, footers and scripts out), as Markdown: that
     extracted text is the document's text, and its structure is read like any Markdown."""
     import trafilatura
-    from trafilatura.xml import xmltotxt
 
     html = decode_utf8(raw, path)
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
-    extracted = trafilatura.bare_extraction(
+    extracted = trafilatura.extract(
         html,
-        output_format="python",
-        with_metadata=False,
+        output_format="markdown",
         include_formatting=True,
         include_tables=True,
         include_links=False,
         include_comments=False,
         favor_recall=True,
     )
-    markdown = ""
-    if extracted is not None and extracted.body is not None:
-        _unbreak_inline_code(extracted.body)
-        markdown = xmltotxt(extracted.body, include_formatting=True)
-    text = unicodedata.normalize("NFC", markdown)
+    text = unicodedata.normalize("NFC", extracted or "")
     title = _html_title(html)
     segments, first_heading, _ = markdown_segments(text)
     return Parsed(text, "html", segments, title or first_heading)

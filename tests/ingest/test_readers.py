@@ -123,33 +123,6 @@ def test_html_main_content_is_the_document_text(tmp_path: Path) -> None:
     assert document.text[cname.start : cname.end] == cname.text
 
 
-def test_html_inline_code_stays_inline_and_code_blocks_keep_their_lines(tmp_path: Path) -> None:
-    """Inline code broken over source lines does not open a fence inside a sentence; a code
-    block's lines stay lines, in a list item too."""
-    page = """<html><head><title>Configuration</title></head><body><main><h1>Configuration</h1>
-    <p>The value of an option may come from an environment variable with the ENV tag, like this
-    example that reads the site name from the environment of the build:</p>
-    <pre class="highlight"><code class="language-yaml">site_name: !ENV SITE_NAME</code></pre>
-    <p>If the environment variable is not defined, the setting is assigned a null value.</p>
-    <p>Run <code>mkdocs
-    --version</code> to check that everything worked and that the command is on the path.</p>
-    <pre><code>$ mkdocs --version
-mkdocs, version 1.2.0</code></pre>
-    <ul><li><p><strong>hljs_languages</strong>: list additional languages here to include them.</p>
-    <pre><code>theme:
-    name: mkdocs
-    hljs_languages:
-        - yaml</code></pre></li></ul></main></body></html>"""
-    (tmp_path / "configuration.html").write_text(page, encoding="utf-8")
-    document = load_document(tmp_path / "configuration.html", tmp_path)
-    blocks = parse_blocks(document.text, document.segments)
-    code = [b.text for b in blocks if b.form == SegmentKind.CODE]
-    assert any("mkdocs, version 1.2.0" in text for text in code)
-    assert "theme:\n    name: mkdocs\n    hljs_languages:" in document.text  # a list item's code keeps its lines
-    run = next(b for b in blocks if b.text.startswith("Run "))
-    assert "`mkdocs --version`" in run.text and "```" not in run.text
-
-
 @pytest.fixture(scope="module")
 def fhs() -> Document:
     return load_document(FHS, FHS.parent)
