@@ -176,13 +176,16 @@ def read_markdown(raw: bytes, path: Path) -> Parsed:
 # --- HTML ----------------------------------------------------------------------------------
 
 
+XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")  # lxml refuses it in a decoded string (XHTML pages)
+
+
 def _html_title(html: str) -> str | None:
     """The page's <title>, else the title trafilatura finds in its metadata."""
     import lxml.html
     import trafilatura
 
     try:
-        element = lxml.html.document_fromstring(html).find(".//title")
+        element = lxml.html.document_fromstring(XML_DECLARATION.sub("", html, count=1)).find(".//title")
     except Exception:  # lxml refuses documents it cannot parse at all; fall back below
         element = None
     if element is not None and element.text_content().strip():
@@ -191,12 +194,72 @@ def _html_title(html: str) -> str | None:
     return metadata.title if metadata is not None and metadata.title else None
 
 
-def read_html(raw: bytes, path: Path) -> Parsed:
-    """Main content by trafilatura (navigation, footers and scripts out), as Markdown: that
-    extracted text is the document's text, and its structure is read like any Markdown."""
+# Pages made by these tools are documentation: all content once navigation is out.
+DOC_GENERATORS = re.compile(
+    r"docbook|makeinfo|texi2any|texi2html|sphinx|doxygen|mkdocs|javadoc|asciidoc|gtk-doc|publican|pandoc", re.I
+)
+# What is never content, wherever it sits: scripts, navigation, page furniture, hidden parts.
+_NOT_CONTENT = (
+    ".//script | .//style | .//noscript | .//template | .//nav | .//header | .//footer | .//aside"
+    " | .//form | .//button | .//*[@hidden] | .//*[@aria-hidden='true']"
+    " | .//*[@role='navigation' or @role='banner' or @role='contentinfo' or @role='search' or @role='complementary']"
+)
+# Navigation and permalinks by the class names documentation generators give them.
+_NOT_CONTENT_CLASSES = frozenset(
+    {
+        *("nav", "navbar", "navigation", "navheader", "navfooter", "related", "pager"),
+        *("toc", "breadcrumb", "breadcrumbs", "sidebar", "sphinxsidebar", "headerlink", "list-of-tables"),
+    }
+)
+
+
+def _content_root(tree: Any) -> Any | None:
+    """The element holding a page's content when the page says which: its one <main> (or
+    role="main"), else its one <article>; the <body> of a page a documentation generator made.
+    None for any other page: finding its content is trafilatura's job."""
+    for query in ("//main | //*[@role='main']", "//article"):
+        found = tree.xpath(query)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            return None
+    generators = " ".join(tree.xpath("//meta[translate(@name, 'GENERATOR', 'generator')='generator']/@content"))
+    body = tree.find("body")
+    return body if body is not None and DOC_GENERATORS.search(generators) else None
+
+
+def _without_furniture(root: Any) -> Any:
+    """The content element with navigation, scripts and page furniture taken out (in place)."""
+    for element in root.xpath(_NOT_CONTENT):
+        if element.getparent() is not None:
+            element.drop_tree()
+    for element in root.xpath(".//*[@class]"):
+        if _NOT_CONTENT_CLASSES & set(element.get("class", "").split()) and element.getparent() is not None:
+            element.drop_tree()
+    return root
+
+
+def _structured_markdown(root: Any) -> str:
+    """The content element (furniture already out) as Markdown by markdownify: every heading,
+    code block (<pre>) and table of the page kept as Markdown structure."""
+    import lxml.html
+    from markdownify import MarkdownConverter
+
+    converter = MarkdownConverter(
+        heading_style="ATX",
+        bullets="-",
+        strip=["a", "img"],
+        escape_asterisks=False,
+        escape_underscores=False,
+        escape_misc=False,
+    )
+    markdown = converter.convert(lxml.html.tostring(root, encoding="unicode"))
+    return re.sub(r"\n{3,}", "\n\n", markdown).strip() + "\n"
+
+
+def _trafilatura_markdown(html: str) -> str:
     import trafilatura
 
-    html = decode_utf8(raw, path)
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     extracted = trafilatura.extract(
         html,
@@ -207,7 +270,39 @@ def read_html(raw: bytes, path: Path) -> Parsed:
         include_comments=False,
         favor_recall=True,
     )
-    text = unicodedata.normalize("NFC", extracted or "")
+    return extracted or ""
+
+
+def _keeps_structure(markdown: str, root: Any) -> bool:
+    """Whether trafilatura's Markdown kept at least half of the content's headings and of its
+    <pre> blocks (as headings and fenced code)."""
+    headings = len(root.xpath(".//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6"))
+    blocks = len(root.xpath(".//pre"))
+    kept_headings = len(re.findall(r"^#{1,6} ", markdown, re.M))
+    kept_blocks = len(re.findall(r"^ {0,3}(?:```|~~~)", markdown, re.M)) // 2
+    return 2 * kept_headings >= headings and 2 * kept_blocks >= blocks
+
+
+def read_html(raw: bytes, path: Path) -> Parsed:
+    """The page's main content as Markdown: that text is the document's text, and its structure
+    is read like any Markdown. trafilatura finds the content among the page's furniture. On a
+    page that marks its content (<main>, role="main", one <article>) or that a documentation
+    generator made (DocBook, Texinfo, Sphinx...), where trafilatura loses more than half of the
+    headings or <pre> blocks (it drops headings nested in <div>s and writes <pre class=screen>
+    as prose, which loses a manual's sections and examples), the content element is converted
+    whole instead, navigation out, by markdownify."""
+    import lxml.html
+
+    html = decode_utf8(raw, path)
+    markdown = _trafilatura_markdown(html)
+    try:
+        tree = lxml.html.document_fromstring(XML_DECLARATION.sub("", html, count=1))
+    except Exception:  # lxml refuses documents it cannot parse at all: trafilatura's text stands
+        tree = None
+    root = _content_root(tree) if tree is not None else None
+    if root is not None and not _keeps_structure(markdown, _without_furniture(root)):
+        markdown = _structured_markdown(root)
+    text = unicodedata.normalize("NFC", markdown)
     title = _html_title(html)
     segments, first_heading, _ = markdown_segments(text)
     return Parsed(text, "html", segments, title or first_heading)

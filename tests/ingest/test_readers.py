@@ -123,6 +123,58 @@ def test_html_main_content_is_the_document_text(tmp_path: Path) -> None:
     assert document.text[cname.start : cname.end] == cname.text
 
 
+DOCBOOK_PAGE = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Chapter 1. Tutorials</title>
+<meta name="generator" content="DocBook XSL Stylesheets V1.79.2"/></head><body>
+<div class="navheader"><table><tr><th>Chapter 1. Tutorials</th></tr>
+<tr><td><a accesskey="p" href="index.html">Prev</a></td><td><a href="ch02.html">Next</a></td></tr></table></div>
+<div class="chapter"><div class="titlepage"><div><div><h1 class="title"><a id="ch01"></a>Chapter 1. Tutorials</h1>
+</div></div></div><div class="toc"><dl><dt><a href="#s1">1.1. Console basics</a></dt></dl></div>
+<div class="section"><div class="titlepage"><div><div><h2 class="title"><a id="s1"></a>1.1. Console basics</h2>
+</div></div></div><div class="section"><div class="titlepage"><div><div>
+<h3 class="title"><a id="s11"></a>1.1.1. The shell prompt</h3></div></div></div>
+<p>Upon starting the system, you are presented with the character based login screen. Suppose your
+hostname is <code class="literal">foo</code>, the login prompt looks as follows.</p>
+<pre class="screen">foo login:</pre>
+<p>At the login prompt, you type your username and press the Enter-key, then type your password.</p>
+<div class="note"><table border="0" summary="Note"><tr><td rowspan="2"><img alt="[Note]" src="note.png"/></td>
+<th>Note</th></tr><tr><td><p>The username and password of the Debian system are case sensitive.</p></td></tr>
+</table></div>
+</div></div></div>
+<div class="navfooter"><table><tr><td><a href="index.html">Prev</a></td><td>Home</td></tr></table></div>
+</body></html>"""
+
+
+def test_a_generated_manual_keeps_its_headings_and_examples(tmp_path: Path) -> None:
+    """A DocBook page (XHTML, headings nested in <div>s with empty anchors, <pre class=screen>
+    examples, navigation tables) keeps every heading as a section and its examples as code."""
+    (tmp_path / "ch01.html").write_text(DOCBOOK_PAGE, encoding="utf-8")
+    document = load_document(tmp_path / "ch01.html", tmp_path)
+    assert document.title == "Chapter 1. Tutorials"
+    assert "Prev" not in document.text and "Next" not in document.text  # navigation out
+    blocks = parse_blocks(document.text, document.segments)
+    prompt = next(b for b in blocks if "login prompt, you type" in b.text)
+    assert prompt.section == "Chapter 1. Tutorials › 1.1. Console basics › 1.1.1. The shell prompt"
+    assert [b.text.strip("`\n") for b in blocks if b.form == SegmentKind.CODE] == ["foo login:"]
+    assert any("case sensitive" in b.text for b in blocks)
+    for block in blocks:
+        assert document.text[block.start : block.end] == block.text
+
+
+def test_a_page_that_does_not_mark_its_content_goes_to_trafilatura(tmp_path: Path) -> None:
+    filler = " ".join(["The harbour opens at dawn and the ferries leave every hour for the islands."] * 4)
+    page = f"""<html><head><title>Harbour news</title></head><body>
+    <div class="menu"><ul><li><a href="/">Home</a></li><li><a href="/a">Archive</a></li>
+    <li><a href="/c">Contact us</a></li></ul></div>
+    <div class="post"><h2>Ferries</h2><p>{filler}</p><p>{filler}</p></div>
+    <div class="bottom">Copyright 2024 Harbour news, all rights reserved.</div></body></html>"""
+    (tmp_path / "news.html").write_text(page, encoding="utf-8")
+    document = load_document(tmp_path / "news.html", tmp_path)
+    assert "ferries leave every hour" in document.text
+    assert "Contact us" not in document.text and "Archive" not in document.text
+
+
 @pytest.fixture(scope="module")
 def fhs() -> Document:
     return load_document(FHS, FHS.parent)
