@@ -349,6 +349,25 @@ def _pdf_lines(page: str, offset: int) -> list[tuple[int, int]]:
     return spans
 
 
+PAGE_NUMBER_AT_EDGE = re.compile(r"^(\d{1,4})\s+\S|\S\s+(\d{1,4})$")
+
+
+def _heads_with_page_numbers(text: str, page_lines: list[list[tuple[int, int]]]) -> set[tuple[int, int]]:
+    """Top lines that carry the page's printed number at one end ("Chapter 2: Library Functions
+    7"): their words change with the chapter, but the number keeps step with the page. They are
+    the top lines whose number minus the page's index is the same on many pages."""
+    by_offset: dict[int, list[tuple[int, int]]] = {}
+    for index, lines in enumerate(page_lines):
+        for a, b in lines[:2]:
+            line = text[a:b]
+            match = PAGE_NUMBER_AT_EDGE.search(line)
+            # "2 Library Functions" opening a page is a numbered heading, not a page number
+            if match and not (match[1] and _is_numbered_heading(line)):
+                by_offset.setdefault(int(match[1] or match[2]) - index, []).append((a, b))
+    most = max(by_offset.values(), key=len, default=[])
+    return set(most) if len(most) >= max(3, len(page_lines) // 5) else set()
+
+
 def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
     """Lines grouped into paragraphs: a paragraph ends at a line that ends a sentence and is
     clearly shorter than the page's full lines, or before a numbered heading. Lines that open
@@ -357,13 +376,14 @@ def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
     page_lines = [_pdf_lines(text[bounds[p] : bounds[p + 1]], bounds[p]) for p in range(len(pages))]
     heads = Counter(text[a:b] for lines in page_lines for a, b in lines[:2])
     running = {head for head, count in heads.items() if count >= max(3, len(pages) // 5)}
+    numbered = _heads_with_page_numbers(text, page_lines)
     segments: list[Segment] = []
     for lines in page_lines:
         full = max((b - a for a, b in lines), default=0)
         paragraph: tuple[int, int] | None = None
         for number, (a, b) in enumerate(lines):
             line = text[a:b]
-            if number < 2 and (line in running or PAGE_NUMBER.match(line)):
+            if number < 2 and (line in running or PAGE_NUMBER.match(line) or (a, b) in numbered):
                 segments.append(Segment(a, b, SegmentKind.CHROME))
                 continue
             if (

@@ -8,7 +8,7 @@ import pytest
 
 from ingest.chunking import ChunkerSettings, chunk_document_with_sentences
 from ingest.documents import Document, load_document
-from ingest.readers import SegmentKind, markdown_segments, read_file
+from ingest.readers import SegmentKind, markdown_segments, pdf_segments, read_file
 from ingest.sentences import sentence_spans
 from ingest.structure import parse_blocks
 
@@ -213,3 +213,25 @@ def test_unknown_format_is_refused_by_the_reader(tmp_path: Path) -> None:
 
     with pytest.raises(CorpusError, match="unsupported file type"):
         read_file(tmp_path / "x.odt")
+
+
+def test_running_heads_that_carry_the_page_number_are_chrome() -> None:
+    """Texinfo's running heads change with the chapter and end in the page's number: they are
+    page chrome, while a chapter's numbered heading opening a page stays a heading."""
+    body = "This paragraph explains the functions of the library in enough words to be a full line.\n"
+    pages = ["GNU libidn2\nCopyright 2022 Simon Josefsson\n"]
+    pages.append("1 Introduction\n" + body + "1\n")
+    pages.append("2 Library Functions\n" + body + "2\n")
+    pages += [f"Chapter 2: Library Functions {n}\n{body}" for n in range(3, 7)]
+    pages += ["3 Converting from libidn\n" + body + "7\n", "Chapter 3: Converting from libidn 8\n" + body]
+    starts, position = [], 0
+    for page in pages:
+        starts.append(position)
+        position += len(page) + 2
+    text = "\n\n".join(pages)
+    segments = pdf_segments(text, tuple(starts))
+    chrome = {text[s.start : s.end] for s in segments if s.kind is SegmentKind.CHROME}
+    headings = [text[s.start : s.end] for s in segments if s.kind is SegmentKind.HEADING]
+    assert {f"Chapter 2: Library Functions {n}" for n in range(3, 7)} <= chrome
+    assert "Chapter 3: Converting from libidn 8" in chrome
+    assert headings == ["1 Introduction", "2 Library Functions", "3 Converting from libidn"]
