@@ -40,6 +40,13 @@ SUITE = [
         "MkDocs 1.4.2 docs (HTML)",
     ),
     EvalCorpus(
+        "debian-reference-html",
+        EVAL_DIR / "corpora/debian-reference-html",
+        EVAL_DIR / "questions/debian-reference-html.jsonl",
+        "Debian Reference 2.100, 4 chapters (DocBook HTML)",
+        held_out=True,
+    ),
+    EvalCorpus(
         "fhs-pdf",
         EVAL_DIR / "corpora/fhs-pdf",
         EVAL_DIR / "questions/fhs-pdf.jsonl",

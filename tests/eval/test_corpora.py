@@ -17,19 +17,24 @@ from tests.conftest import Server, start_server
 
 pytestmark = pytest.mark.integration
 
-CORPORA = ["pip-docs", "mkdocs-html", "fhs-pdf"]
+CORPORA = ["pip-docs", "mkdocs-html", "debian-reference-html", "fhs-pdf"]
 # Set from `citeqa eval --suite` when these floors were written, less a small margin (see the
 # README's table); raising them is welcome, lowering them is not.
-# Measured (hybrid): pip-docs R@5 0.909, MRR@10 0.855 (LangChain 0.717), answer@1 0.409, off-topic
-# 6/6; mkdocs-html 0.886, 0.697 (0.537), 0.318, 5/6; fhs-pdf (held out) 0.932, 0.832 (0.739),
-# 0.477, 6/6. The issue's bar (answer@1 0.50, MRR 0.15 above LangChain) is not met everywhere yet.
+# Measured (hybrid): pip-docs R@5 0.909, MRR@10 0.855 (LangChain 0.717), answer@1 0.523, off-topic
+# 6/6; mkdocs-html 0.886, 0.697 (0.534), 0.409, 5/6; debian-reference-html (held out) 1.000, 0.928
+# (0.777), 0.636, 6/6, answerable flagged 5/44; fhs-pdf (held out) 0.932, 0.822 (0.739), 0.614,
+# 6/6. The issue's bar (answer@1 0.50, MRR 0.15 above LangChain, at most 10% of answerable
+# questions flagged) is not met everywhere yet.
 FLOORS: dict[str, dict[str, float]] = {
-    "pip-docs": {"recall@5": 0.88, "mrr@10": 0.83, "answer_hit@1": 0.38, "no_answer_recall": 0.83},
-    "mkdocs-html": {"recall@5": 0.86, "mrr@10": 0.67, "answer_hit@1": 0.29, "no_answer_recall": 0.83},
-    "fhs-pdf": {"recall@5": 0.90, "mrr@10": 0.80, "answer_hit@1": 0.44, "no_answer_recall": 0.83},
+    "pip-docs": {"recall@5": 0.88, "mrr@10": 0.83, "answer_hit@1": 0.49, "no_answer_recall": 0.83},
+    "mkdocs-html": {"recall@5": 0.86, "mrr@10": 0.67, "answer_hit@1": 0.38, "no_answer_recall": 0.83},
+    "debian-reference-html": {"recall@5": 0.95, "mrr@10": 0.90, "answer_hit@1": 0.60, "no_answer_recall": 0.83},
+    "fhs-pdf": {"recall@5": 0.90, "mrr@10": 0.80, "answer_hit@1": 0.58, "no_answer_recall": 0.83},
 }
-MRR_MARGIN_OVER_LANGCHAIN = {"pip-docs": 0.10, "mkdocs-html": 0.12, "fhs-pdf": 0.06}
-WRONGLY_FLAGGED_CEILING = 0.10
+MRR_MARGIN_OVER_LANGCHAIN = {"pip-docs": 0.10, "mkdocs-html": 0.12, "debian-reference-html": 0.12, "fhs-pdf": 0.06}
+# The issue's limit; the Debian Reference set, added later, was measured at 5/44 (0.114) and is
+# held to that until "no answer" improves there.
+WRONGLY_FLAGGED_CEILING = {"pip-docs": 0.10, "mkdocs-html": 0.10, "debian-reference-html": 0.12, "fhs-pdf": 0.10}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +50,7 @@ def test_floors_on_every_corpus(suite: tuple[dict[str, dict[str, Any]], Path], n
     hybrid = systems["citeqa hybrid"]
     for metric, floor in FLOORS[name].items():
         assert hybrid[metric] >= floor, (name, metric, hybrid[metric])
-    assert hybrid["answerable_wrongly_flagged"] <= WRONGLY_FLAGGED_CEILING, hybrid
+    assert hybrid["answerable_wrongly_flagged"] <= WRONGLY_FLAGGED_CEILING[name], hybrid
     margin = hybrid["mrr@10"] - systems["LangChain recipe"]["mrr@10"]
     assert margin >= MRR_MARGIN_OVER_LANGCHAIN[name], (name, margin)
     for other in ("bm25s", "RRF (LangChain + bm25s)"):
@@ -54,6 +59,7 @@ def test_floors_on_every_corpus(suite: tuple[dict[str, dict[str, Any]], Path], n
 
 def test_the_held_out_corpus_is_reported_as_such(suite: tuple[dict[str, dict[str, Any]], Path]) -> None:
     assert suite[0]["fhs-pdf"]["corpus"]["held_out"] is True
+    assert suite[0]["debian-reference-html"]["corpus"]["held_out"] is True
     assert not suite[0]["pip-docs"]["corpus"]["held_out"]
 
 
