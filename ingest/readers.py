@@ -393,7 +393,7 @@ def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
                 and not TOC_LINE.search(line)
             ):
                 if paragraph:
-                    segments.append(Segment(*paragraph, SegmentKind.TEXT))
+                    segments.append(Segment(*paragraph, SegmentKind.PARAGRAPH))
                     paragraph = None
                 name = re.sub(r"\s+", " ", line)
                 level = 1 if line.startswith(("Chapter", "Appendix", "Part")) else line.split()[0].count(".") + 1
@@ -401,10 +401,10 @@ def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
                 continue
             paragraph = (paragraph[0], b) if paragraph else (a, b)
             if line[-1] in ".:!?" and b - a < 0.8 * full:
-                segments.append(Segment(*paragraph, SegmentKind.TEXT))
+                segments.append(Segment(*paragraph, SegmentKind.PARAGRAPH))
                 paragraph = None
         if paragraph:
-            segments.append(Segment(*paragraph, SegmentKind.TEXT))
+            segments.append(Segment(*paragraph, SegmentKind.PARAGRAPH))
     return segments
 
 
