@@ -224,6 +224,7 @@ def test_running_heads_that_carry_the_page_number_are_chrome() -> None:
     pages.append("2 Library Functions\n" + body + "2\n")
     pages += [f"Chapter 2: Library Functions {n}\n{body}" for n in range(3, 7)]
     pages += ["3 Converting from libidn\n" + body + "7\n", "Chapter 3: Converting from libidn 8\n" + body]
+    pages[-1] += "It is short.\nSince: 2.0.0\n"
     starts, position = [], 0
     for page in pages:
         starts.append(position)
@@ -235,3 +236,6 @@ def test_running_heads_that_carry_the_page_number_are_chrome() -> None:
     assert {f"Chapter 2: Library Functions {n}" for n in range(3, 7)} <= chrome
     assert "Chapter 3: Converting from libidn 8" in chrome
     assert headings == ["1 Introduction", "2 Library Functions", "3 Converting from libidn"]
+    # A short line of a PDF is not a heading of its own (the plain-text rule is for .txt files).
+    since = next(b for b in parse_blocks(text, segments) if b.text.startswith("Since: 2.0.0"))
+    assert since.section == "3 Converting from libidn" and since.indexed
