@@ -8,6 +8,7 @@ format they are looking at.
 
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import re
@@ -176,6 +177,53 @@ def read_markdown(raw: bytes, path: Path) -> Parsed:
 # --- HTML ----------------------------------------------------------------------------------
 
 
+# A page's own statement of its encoding, in its first bytes: <meta charset>, the http-equiv
+# Content-Type <meta>, or the XML declaration of an XHTML page.
+DECLARED_CHARSET = re.compile(
+    rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)|^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""",
+    re.I,
+)
+# Browsers read these labels as windows-1252 (the WHATWG Encoding Standard); Python's cp1252
+# leaves five bytes undefined, which latin-1 then reads as the C1 controls browsers show.
+WINDOWS_1252_LABELS = {
+    "iso-8859-1",
+    "iso8859-1",
+    "latin1",
+    "latin-1",
+    "l1",
+    "us-ascii",
+    "ascii",
+    "windows-1252",
+    "cp1252",
+}
+
+
+def decode_html(raw: bytes, path: Path) -> str:
+    """A page's text in the encoding it declares (DocBook's HTML is ISO-8859-1 unless told
+    otherwise); UTF-8 when it declares none, as for every other text format."""
+    declared = DECLARED_CHARSET.search(raw[:4096])
+    label = (declared[1] or declared[2]).decode("ascii").lower() if declared else "utf-8"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        label = "utf-16"  # a byte order mark overrides any declaration
+    elif raw.startswith(b"\xef\xbb\xbf") or label in ("utf-8", "utf8"):
+        return decode_utf8(raw, path)
+    if label in WINDOWS_1252_LABELS:
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    else:
+        try:
+            text = raw.decode(codecs.lookup(label).name)
+        except LookupError as exc:
+            raise CorpusError(f"{path}: declares an unknown character encoding '{label}'") from exc
+        except UnicodeDecodeError as exc:
+            raise CorpusError(f"{path}: not valid {label} ({exc.reason} at byte {exc.start})") from exc
+    if "\x00" in text:
+        raise CorpusError(f"{path}: binary content (NUL bytes), not a text document")
+    return unicodedata.normalize("NFC", text)
+
+
 XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")  # lxml refuses it in a decoded string (XHTML pages)
 
 
@@ -293,7 +341,7 @@ def read_html(raw: bytes, path: Path) -> Parsed:
     whole instead, navigation out, by markdownify."""
     import lxml.html
 
-    html = decode_utf8(raw, path)
+    html = decode_html(raw, path)
     markdown = _trafilatura_markdown(html)
     try:
         tree = lxml.html.document_fromstring(XML_DECLARATION.sub("", html, count=1))

@@ -8,6 +8,7 @@ import pytest
 
 from ingest.chunking import ChunkerSettings, chunk_document_with_sentences
 from ingest.documents import Document, load_document
+from ingest.errors import CorpusError
 from ingest.readers import SegmentKind, markdown_segments, pdf_segments, read_file
 from ingest.sentences import sentence_spans
 from ingest.structure import parse_blocks
@@ -162,6 +163,28 @@ def test_a_generated_manual_keeps_its_headings_and_examples(tmp_path: Path) -> N
         assert document.text[block.start : block.end] == block.text
 
 
+def test_a_page_is_read_in_the_encoding_it_declares(tmp_path: Path) -> None:
+    """DocBook writes ISO-8859-1 unless told otherwise: such a page is read, not refused as
+    invalid UTF-8; an encoding nobody knows is a one-line error naming the file."""
+    latin = DOCBOOK_PAGE.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').replace(
+        "case sensitive.", "case sensitive (© 2024 Société Générale)."
+    )
+    (tmp_path / "ch01.html").write_bytes(latin.encode("latin-1"))
+    document = load_document(tmp_path / "ch01.html", tmp_path)
+    assert "© 2024 Société Générale" in document.text
+    meta = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1"><title>T</title>'
+    (tmp_path / "meta.html").write_bytes(
+        f"{meta}</head><body><main><p>Caf\u00e9 cr\u00e8me.</p></main></body></html>".encode("latin-1")
+    )
+    assert "Café crème." in load_document(tmp_path / "meta.html", tmp_path).text
+    (tmp_path / "odd.html").write_bytes(b'<html><head><meta charset="x-nothing"></head><body><p>x</p></body></html>')
+    with pytest.raises(CorpusError, match=r"odd\.html: declares an unknown character encoding 'x-nothing'"):
+        load_document(tmp_path / "odd.html", tmp_path)
+    (tmp_path / "plain.html").write_bytes("<html><body><p>caf\u00e9</p></body></html>".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"plain\.html: not valid UTF-8"):
+        load_document(tmp_path / "plain.html", tmp_path)
+
+
 def test_a_page_that_does_not_mark_its_content_goes_to_trafilatura(tmp_path: Path) -> None:
     filler = " ".join(["The harbour opens at dawn and the ferries leave every hour for the islands."] * 4)
     page = f"""<html><head><title>Harbour news</title></head><body>
@@ -209,7 +232,6 @@ def test_pdf_structure_sections_and_running_heads(fhs: Document) -> None:
 
 def test_unknown_format_is_refused_by_the_reader(tmp_path: Path) -> None:
     (tmp_path / "x.odt").write_bytes(b"PK")
-    from ingest.errors import CorpusError
 
     with pytest.raises(CorpusError, match="unsupported file type"):
         read_file(tmp_path / "x.odt")
