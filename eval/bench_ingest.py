@@ -53,21 +53,23 @@ def _as_before(embedder: Any, texts: list[str]) -> np.ndarray:
     return np.concatenate([embedder.embed_documents(texts[b : b + 64]) for b in range(0, len(texts), 64)])
 
 
-def embedding_throughput(corpus: Path, model_dir: Path, repeat: int, say: Say) -> dict[str, Any]:
+def embedding_throughput(
+    corpus: Path, model_dir: Path, repeat: int, say: Say, torch_too: bool = True
+) -> dict[str, Any]:
     from ingest.embedding import SentenceTransformerEmbedder
     from ingest.engines import embed_in_slices  # ingest's own loop, so "as now" is what ingest does
     from ingest.onnx_documents import OnnxDocumentEmbedder
 
     passages, sentences = corpus_texts(corpus)
-    torch = SentenceTransformerEmbedder(model_dir)
     onnx = OnnxDocumentEmbedder(model_dir)
     with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         onnx.export(Path(scratch) / "encoder")
-    ways: dict[str, Callable[[list[str]], np.ndarray]] = {
-        "torch, as before": lambda texts: _as_before(torch, texts),
-        "onnx, as now": lambda texts: embed_in_slices(onnx, texts, "", lambda *_: None),
-    }
+    ways: dict[str, Callable[[list[str]], np.ndarray]] = {}
+    if torch_too:  # PyTorch embeds a few-MB corpus's sentences for many minutes: `--no-torch` leaves it out
+        torch = SentenceTransformerEmbedder(model_dir)
+        ways["torch, as before"] = lambda texts: _as_before(torch, texts)
+    ways["onnx, as now"] = lambda texts: embed_in_slices(onnx, texts, "", lambda *_: None)
     rates: dict[str, dict[str, list[float]]] = {way: {"passages": [], "sentences": []} for way in ways}
     cosines: dict[str, float] = {}
     for embed in ways.values():
@@ -81,7 +83,7 @@ def embedding_throughput(corpus: Path, model_dir: Path, repeat: int, say: Say) -
                 begun = time.perf_counter()
                 results[way][kind] = embed(texts)
                 rates[way][kind].append(len(texts) / (time.perf_counter() - begun))
-        for kind in ("passages", "sentences"):
+        for kind in ("passages", "sentences") if torch_too else ():
             agreement = (results["torch, as before"][kind] * results["onnx, as now"][kind]).sum(axis=1)
             cosines[kind] = float(agreement.min())
     return {
@@ -115,7 +117,9 @@ def changed_file(corpus: Path) -> Path:
     return candidates[0]
 
 
-def ingest_runs(corpus: Path, model_dir: Path, repeat: int, say: Say, baseline: Path | None) -> dict[str, Any]:
+def ingest_runs(
+    corpus: Path, model_dir: Path, repeat: int, say: Say, baseline: Path | None, torch_too: bool = True
+) -> dict[str, Any]:
     seconds: dict[str, list[float]] = {}
     details: dict[str, Any] = {}
     langchain = [sys.executable, "-m", "eval.bench_ingest", "langchain", str(corpus), str(model_dir)]
@@ -132,7 +136,8 @@ def ingest_runs(corpus: Path, model_dir: Path, repeat: int, say: Say, baseline: 
             shutil.copytree(corpus, copy)
             if baseline is not None:  # an earlier citeqa, e.g. `git archive <commit> | tar -x -C <folder>`
                 timed("ingest, baseline checkout", _ingest(copy.resolve(), Path(scratch) / "baseline"), baseline)
-            timed("ingest, torch (--no-onnx)", _ingest(copy, torch_index, "--no-onnx"))
+            if torch_too:
+                timed("ingest, torch (--no-onnx)", _ingest(copy, torch_index, "--no-onnx"))
             details["full"] = timed("ingest, onnx", _ingest(copy, index))
             timed("ingest --if-stale, unchanged", _ingest(copy, index, "--if-stale"))
             changed = changed_file(copy)
@@ -145,22 +150,26 @@ def ingest_runs(corpus: Path, model_dir: Path, repeat: int, say: Say, baseline: 
 
 
 def run_ingest_bench(
-    corpus: Path, model_dir: Path, say: Say, repeat: int = 3, baseline: Path | None = None
+    corpus: Path, model_dir: Path, say: Say, repeat: int = 3, baseline: Path | None = None, torch_too: bool = True
 ) -> dict[str, Any]:
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "load_before": os.getloadavg()},
         "corpus": str(corpus),
         "baseline": None if baseline is None else str(baseline),
         "repeat": repeat,
-        "embedding": embedding_throughput(corpus, model_dir, repeat, say),
-        "ingest": ingest_runs(corpus, model_dir, repeat, say, baseline),
+        "embedding": embedding_throughput(corpus, model_dir, repeat, say, torch_too),
+        "ingest": ingest_runs(corpus, model_dir, repeat, say, baseline, torch_too),
     }
     report["machine"]["load_after"] = os.getloadavg()
     rates, seconds = report["embedding"]["per_s"], report["ingest"]["seconds"]
-    report["ratios"] = {
-        "passages/s onnx / torch": rates["onnx, as now"]["passages"] / rates["torch, as before"]["passages"],
-        "sentences/s onnx / torch": rates["onnx, as now"]["sentences"] / rates["torch, as before"]["sentences"],
-        "ingest time torch / onnx": seconds["ingest, torch (--no-onnx)"] / seconds["ingest, onnx"],
+    report["ratios"] = {}
+    if torch_too:
+        report["ratios"] |= {
+            "passages/s onnx / torch": rates["onnx, as now"]["passages"] / rates["torch, as before"]["passages"],
+            "sentences/s onnx / torch": rates["onnx, as now"]["sentences"] / rates["torch, as before"]["sentences"],
+            "ingest time torch / onnx": seconds["ingest, torch (--no-onnx)"] / seconds["ingest, onnx"],
+        }
+    report["ratios"] |= {
         "ingest time langchain / onnx": seconds["LangChain FAISS.from_documents"] / seconds["ingest, onnx"],
         "re-ingest one file / full ingest": seconds["re-ingest, one file changed"] / seconds["ingest, onnx"],
     }
@@ -185,9 +194,7 @@ def ingest_markdown(report: dict[str, Any]) -> str:
         "|---|---:|---:|",
         *[f"| {way} | {r['passages']:.1f} | {r['sentences']:.1f} |" for way, r in embedding["per_s"].items()],
         "",
-        f"Lowest cosine between the two: passages {embedding['min_cosine_onnx_vs_torch']['passages']:.7f}, "
-        f"sentences {embedding['min_cosine_onnx_vs_torch']['sentences']:.7f}.",
-        "",
+        *_cosine_lines(embedding["min_cosine_onnx_vs_torch"]),
         "## Wall time of each command (a fresh process each)",
         "",
         "| run | seconds |",
@@ -207,6 +214,15 @@ def ingest_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _cosine_lines(cosines: dict[str, float]) -> list[str]:
+    if not cosines:
+        return ["PyTorch left out (`--no-torch`): no cosine between the two in this run.", ""]
+    return [
+        f"Lowest cosine between the two: passages {cosines['passages']:.7f}, sentences {cosines['sentences']:.7f}.",
+        "",
+    ]
 
 
 def write_ingest_bench(out: Path, report: dict[str, Any]) -> list[Path]:

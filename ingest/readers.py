@@ -9,13 +9,14 @@ format they are looking at.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import logging
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -482,6 +483,14 @@ READERS: dict[str, Reader] = {
 }
 
 
+# Files parsed in this process, by path and sha256 of their bytes: `citeqa ingest` reads the
+# corpus once to report a bad one before the model loads, then the pipeline reads it again
+# (docker-doc: 2 s of markdown-it each time, a sixth of a re-ingest). A reader is a function
+# of (bytes, path) alone, so the same bytes at the same path parse the same.
+PARSED_CACHE_SIZE = 4096
+_parsed: OrderedDict[tuple[str, bytes], Parsed] = OrderedDict()
+
+
 def read_file(path: Path) -> Parsed:
     reader = READERS.get(path.suffix.lower())
     if reader is None:
@@ -492,7 +501,17 @@ def read_file(path: Path) -> Parsed:
         raise CorpusError(f"{path}: cannot read ({exc.strerror})") from exc
     if not raw.strip():
         raise CorpusError(f"{path}: document is empty")
-    parsed = reader(raw, path)
-    if not parsed.text.strip():
-        raise CorpusError(f"{path}: no text to index")
-    return parsed
+    key = (str(path), hashlib.sha256(raw).digest())
+    parsed = _parsed.get(key)
+    if parsed is None:
+        parsed = reader(raw, path)
+        if not parsed.text.strip():
+            raise CorpusError(f"{path}: no text to index")
+        _parsed[key] = parsed
+        if len(_parsed) > PARSED_CACHE_SIZE:
+            _parsed.popitem(last=False)
+    else:
+        _parsed.move_to_end(key)
+    # Fresh containers for each caller: a Parsed is frozen, its list and dict are not.
+    segments = None if parsed.segments is None else list(parsed.segments)
+    return replace(parsed, segments=segments, metadata=dict(parsed.metadata))

@@ -32,18 +32,28 @@ def _mask(text: str) -> str:
     return UNBREAKABLE.sub(lambda m: re.sub(r"[.!?;:]", "x", m.group(0)), masked)
 
 
-def _paragraph_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    masked = _mask(text[start:end])
+@lru_cache(maxsize=8192)
+def _piece_lengths(masked: str) -> tuple[int, ...] | None:
+    """Lengths of pysbd's pieces of one masked paragraph, None when they do not tile it. Cached:
+    documentation repeats paragraphs (docker-doc's API versions: half its sentences are repeats),
+    and pysbd, at about a millisecond a paragraph, was most of chunking's time."""
     pieces = _segmenter().segment(masked)
     if "".join(pieces) != masked:  # pysbd's tiling contract (clean=False); never guess offsets
+        return None
+    return tuple(len(piece) for piece in pieces)
+
+
+def _paragraph_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    lengths = _piece_lengths(_mask(text[start:end]))
+    if lengths is None:
         return [(start, end)]
     spans = []
     position = start
-    for piece in pieces:
-        a, b = trim_span(text, position, position + len(piece))
+    for length in lengths:
+        a, b = trim_span(text, position, position + length)
         if b > a:
             spans.append((a, b))
-        position += len(piece)
+        position += length
     return spans
 
 

@@ -296,7 +296,12 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         if not args.ingest_corpus.is_dir():
             return _fail(f"corpus folder not found: {args.ingest_corpus}")
         report = run_ingest_bench(
-            args.ingest_corpus, model_dir, lambda message: console.log(message), args.repeat, args.ingest_baseline
+            args.ingest_corpus,
+            model_dir,
+            lambda message: console.log(message),
+            args.repeat,
+            args.ingest_baseline,
+            torch_too=not args.no_torch,
         )
         for name, value in report["ratios"].items():
             print(f"{name}: {value:.2f}")
@@ -457,6 +462,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=3, help="runs of each ingest measurement (median reported)")
     bench.add_argument(
         "--ingest-baseline", type=Path, help="a checkout of an earlier citeqa whose `citeqa ingest` is timed alongside"
+    )
+    bench.add_argument(
+        "--no-torch",
+        action="store_true",
+        help="with --ingest-corpus: leave out PyTorch (its embedding and `ingest --no-onnx`), for corpora of a few MB",
     )
     bench.set_defaults(run=cmd_bench)
     return parser

@@ -57,3 +57,12 @@ def test_the_changed_file_is_the_first_markdown_or_text_file(tmp_path: Path) -> 
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text("x", encoding="utf-8")
     assert changed_file(tmp_path) == tmp_path / "b.md"
+
+
+def test_report_without_torch_says_so(tmp_path: Path) -> None:
+    report = made_up()
+    del report["embedding"]["per_s"]["torch, as before"], report["ingest"]["seconds"]["ingest, torch (--no-onnx)"]
+    report["embedding"]["min_cosine_onnx_vs_torch"] = {}
+    text = write_ingest_bench(tmp_path, report)[1].read_text(encoding="utf-8")
+    assert "PyTorch left out (`--no-torch`)" in text and "torch, as before" not in text
+    assert "| onnx, as now | 33.0 | 90.0 |" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -82,6 +83,29 @@ def test_sentence_pieces_tile_text_within_limit(text: str, limit: int) -> None:
 def test_sentences_keep_their_closing_quote() -> None:
     text = "He said “it is over.” Then he left. Did he? Yes!"
     assert [text[s:e] for s, e in sentence_spans(text)] == ["He said “it is over.”", "Then he left.", "Did he?", "Yes!"]
+
+
+def test_a_repeated_paragraph_is_segmented_once_and_gets_its_own_offsets(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.sentences as sentences
+
+    calls: list[str] = []
+    real = sentences._segmenter()
+
+    class Counting:
+        def segment(self, text: str) -> list[str]:
+            calls.append(text)
+            return list(real.segment(text))
+
+    sentences._piece_lengths.cache_clear()
+    monkeypatch.setattr(sentences, "_segmenter", Counting)
+    paragraph = "Run `docker ps -a` first. Then stop it, e.g. with Mr. Smith's script."
+    text = f"{paragraph}\n\nSomething else here. And more.\n\n{paragraph}"
+    spans = sentence_spans(text)
+    repeated = ["Run `docker ps -a` first.", "Then stop it, e.g. with Mr. Smith's script."]
+    assert [text[a:b] for a, b in spans] == [*repeated, "Something else here.", "And more.", *repeated]
+    assert spans[-1][1] == len(text) and spans[-2][0] == text.rindex("Run")
+    assert len(calls) == 2  # the repeat came from the cache
+    sentences._piece_lengths.cache_clear()
 
 
 def test_pack_pieces_overlaps_whole_pieces() -> None:

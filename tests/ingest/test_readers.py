@@ -261,3 +261,28 @@ def test_running_heads_that_carry_the_page_number_are_chrome() -> None:
     # A short line of a PDF is not a heading of its own (the plain-text rule is for .txt files).
     since = next(b for b in parse_blocks(text, segments) if b.text.startswith("Since: 2.0.0"))
     assert since.section == "3 Converting from libidn" and since.indexed
+
+
+def test_a_file_is_parsed_again_only_when_its_bytes_or_path_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.readers as readers
+
+    parsed_paths: list[str] = []
+    real = readers.READERS[".md"]
+
+    def counting(raw: bytes, path: Path) -> readers.Parsed:
+        parsed_paths.append(path.name)
+        return real(raw, path)
+
+    monkeypatch.setitem(readers.READERS, ".md", counting)
+    first, second = tmp_path / "a.md", tmp_path / "b.md"
+    first.write_text("# Title\n\nOne paragraph.\n", encoding="utf-8")
+    second.write_text("# Title\n\nOne paragraph.\n", encoding="utf-8")
+    once = read_file(first)
+    again = read_file(first)
+    assert again == once and again.segments is not once.segments  # equal, in containers of its own
+    read_file(second)  # same bytes, another path: its own parse
+    first.write_text("# Title\n\nAnother paragraph.\n", encoding="utf-8")
+    assert "Another" in read_file(first).text
+    assert parsed_paths == ["a.md", "b.md", "a.md"]
