@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.errors import IndexCorrupt, IndexNotFound, IngestLocked, ModelMismatch
 from ingest.chunking import Chunk, Sentence
+from ingest.errors import IndexCorrupt, IndexNotFound, IngestLocked, ModelMismatch
 from ingest.index_store import _chunk_sentence_ids, ingest_lock, load_index, verify_index
 from ingest.pipeline import IngestSettings, build_index, index_is_current
 from tests.conftest import CORPUS, FakeEmbedder
