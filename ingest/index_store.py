@@ -198,7 +198,8 @@ def write_index(target: Path, content: IndexContent, manifest_fields: dict[str, 
         _write_jsonl(build_dir / CHUNKS_FILE, [asdict(c) for c in content.chunks])
         _write_jsonl(build_dir / SENTENCES_FILE, [asdict(s) for s in content.sentences])
         _write_jsonl(build_dir / DOCUMENTS_FILE, [{**d.metadata(), "text": d.text} for d in content.documents])
-        LexicalIndex.build(content.lexical_texts).save(build_dir / LEXICAL_DIR)
+        # Passages are searched for a top-k (impact-ordered postings); sentences only scored.
+        LexicalIndex.build(content.lexical_texts).with_impact_order().save(build_dir / LEXICAL_DIR)
         texts = {d.doc_id: d.text for d in content.documents}
         LexicalIndex.build([texts[s.doc_id][s.start : s.end] for s in content.sentences]).save(
             build_dir / SENTENCE_LEXICAL_DIR
@@ -212,7 +213,12 @@ def write_index(target: Path, content: IndexContent, manifest_fields: dict[str, 
             **manifest_fields,
             "dense_index": {**dense_spec, "metric": "inner_product", "normalized": True},
             "sentence_index": {**sentence_spec, "metric": "inner_product", "normalized": True},
-            "lexical_index": {"library": "bm25s", "stemmer": "snowball-english", "stopwords": "en"},
+            "lexical_index": {
+                "library": "bm25s",
+                "stemmer": "snowball-english",
+                "stopwords": "en",
+                "impact_ordered": True,
+            },
             "counts": {
                 **manifest_fields.get("counts", {}),
                 "chunks": len(content.chunks),

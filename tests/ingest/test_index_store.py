@@ -40,6 +40,10 @@ def test_round_trip(fake_index: Path) -> None:
         manifest["artifacts"]
     )
     assert {"lexical/params.index.json", "lexical_sentences/vocab.index.json"} <= set(manifest["artifacts"])
+    # Passages carry impact-ordered postings for `best`, checksummed like every artifact.
+    assert {"lexical/impact_rows.npy", "lexical/impact_scores.npy"} <= set(manifest["artifacts"])
+    assert not any(name.startswith("lexical_sentences/impact") for name in manifest["artifacts"])
+    assert all(isinstance(array, np.memmap) for array in index.lexical.impacts())
     assert not any(name.endswith((".pkl", ".pickle")) for name in manifest["artifacts"])
     assert manifest["ingest"]["chunker"] == {"max_chars": 1000, "overlap_chars": 0}
     assert set(manifest["retrieval"]) == {"dense_weight", "sentence_weight", "lexical_weight", "answerable_threshold"}
