@@ -177,14 +177,37 @@ class LexicalIndex:
             lower = np.bincount(inverse, read, len(seen))
             covered = np.bincount(inverse, np.repeat(bounds.astype(np.float64), [t - s for s, t, _ in tops]), len(seen))
             upper = lower + (float(bounds.astype(np.float64).sum()) - covered)
-            cut = np.partition(lower, len(lower) - count)[len(lower) - count] if len(lower) > count else 0.0
-            # Float32 sums differ from these float64 ones by far less than one part in 10^5.
-            candidates = seen[upper >= cut * (1 - 1e-5)].astype(np.int64)
-            rows, scores = _top(candidates, self.scores_of(tokens, candidates), count)
+            rows, scores = self._best_seen(tokens, count, seen, lower, upper)
             proven = bound <= 0 or (len(scores) == count and scores[-1] >= bound)
             if proven or depth >= max_depth:
                 return rows, scores, bool(proven)
             depth *= 4
+
+    def _best_seen(
+        self, tokens: list[str], count: int, seen: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The best of the seen texts, scoring exactly as few as the bounds allow: those whose
+        upper bound reaches the count-th best lower bound, in falling upper bound (then number),
+        in doubling batches, until the next upper bound is no more than the count-th exact
+        score (a text it might tie with may be left out; none that would beat it is)."""
+        # A float32 sum of m terms is within (m - 1)·2⁻²⁴ of the exact sum, relatively; these
+        # float64 bounds are widened by more than that, so they bound the float32 scores.
+        slack = len(tokens) * 2.0**-23
+        lower, upper = lower * (1 - slack), upper * (1 + slack)
+        cut = np.partition(lower, len(lower) - count)[len(lower) - count] if len(lower) > count else 0.0
+        hopeful = np.flatnonzero(upper >= cut)
+        hopeful = hopeful[np.argsort(-upper[hopeful], kind="stable")]
+        rows, scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        done, batch = 0, 2 * count
+        while done < len(hopeful):
+            numbers = seen[hopeful[done : done + batch]].astype(np.int64)
+            rows, scores = np.concatenate([rows, numbers]), np.concatenate([scores, self.scores_of(tokens, numbers)])
+            order = np.argsort(rows)
+            rows, scores = _top(rows[order], scores[order], count)
+            done, batch = done + batch, batch * 2
+            if len(scores) == count and done < len(hopeful) and upper[hopeful[done]] <= scores[-1]:
+                break
+        return rows, scores
 
     def _best_of_all(self, postings: list[tuple[np.ndarray, np.ndarray]], count: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact, with work growing with the postings of the query's words (P), not with the

@@ -112,7 +112,7 @@ def test_impact_path_with_many_ties_has_the_exact_top_scores() -> None:
             expected = _exhaustive_top(full, count)
             for first_depth in (1, 3, 50):
                 numbers, scores, proven = lexical.best_by_impact(tokens, count, 1 << 20, first_depth)
-                assert proven and scores.tolist() == full[expected].tolist()
+                assert proven and scores.tolist() == full[expected].tolist() == full[numbers].tolist()
                 assert scores.tolist() == full[numbers].tolist()  # each score exact, bit for bit
                 cut = scores[-1] if len(scores) else 0
                 assert [n for n in numbers if full[n] > cut] == [n for n in expected if full[n] > cut]
@@ -142,3 +142,18 @@ def test_an_index_saved_without_impacts_computes_them_when_needed(tmp_path: Path
     loaded = LexicalIndex.load(tmp_path)
     tokens = tokenize(["w1 w5"])[0]
     assert loaded.best(tokens, 7, exhaustive_postings=0)[0].tolist() == _exhaustive_top(loaded.scores(tokens), 7)
+
+
+def test_impact_path_tells_apart_scores_that_differ_by_a_near_stop_word() -> None:
+    """A word in all texts but one has an idf near zero: its share separates otherwise equal
+    scores by a few parts in a million, which the bounds must not round away."""
+    rng = np.random.default_rng(3)
+    texts = [" ".join(["common"] * int(rng.integers(1, 4)) + [f"w{rng.integers(0, 6)}"]) for _ in range(600)]
+    lexical = LexicalIndex.build([*texts, "lonely"])
+    for query in ("common w1", "w2 common w3", "common"):
+        tokens = tokenize([query])[0]
+        full = lexical.scores(tokens)
+        for count in (5, 50, 150):
+            expected = _exhaustive_top(full, count)
+            numbers, scores, proven = lexical.best_by_impact(tokens, count, 1 << 20, first_depth=1)
+            assert proven and scores.tolist() == full[expected].tolist() == full[numbers].tolist()
