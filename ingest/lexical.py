@@ -48,6 +48,11 @@ FIRST_DEPTH = 1024
 # the top-k exact by then (near-stop-words in every query word); what it returns is then
 # the best of the texts seen, each with its exact score.
 MAX_DEPTH = 16_384
+# At most this many texts are scored exactly (binary searches in every query word's postings)
+# at one depth: near-stop-words in every query word leave thousands of seen texts whose bounds
+# cannot be told apart; beyond it the result is the best of those scored, taken in falling
+# upper bound.
+SCORING_BUDGET = 4096
 
 
 def impact_order(indptr: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +152,12 @@ class LexicalIndex:
         return self.best_by_impact(tokens, count, max_depth)[:2]
 
     def best_by_impact(
-        self, tokens: list[str], count: int, max_depth: int, first_depth: int = FIRST_DEPTH
+        self,
+        tokens: list[str],
+        count: int,
+        max_depth: int,
+        first_depth: int = FIRST_DEPTH,
+        scoring_budget: int = SCORING_BUDGET,
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """The threshold algorithm on impact-ordered postings. Read the top `depth` of each query
         word's postings; a text in none of them scores at most U, the float32 sum, in token
@@ -157,7 +167,7 @@ class LexicalIndex:
         lower are scored exactly. Once the count-th exact score reaches U, the returned scores
         are the exact top-k's (a text of an equal score may stand in for one tied at the cut);
         else depth grows fourfold, up to `max_depth`. Also says whether U was reached (False:
-        the best of what `max_depth` saw)."""
+        the best of what `max_depth`, or the scoring budget, allowed to see)."""
         indptr = self._model.scores["indptr"]
         rows_by_impact, scores_by_impact = self.impacts()
         spans = [(int(indptr[c]), int(indptr[c + 1])) for c in (self._vocab.get(t) for t in tokens) if c is not None]
@@ -177,19 +187,20 @@ class LexicalIndex:
             lower = np.bincount(inverse, read, len(seen))
             covered = np.bincount(inverse, np.repeat(bounds.astype(np.float64), [t - s for s, t, _ in tops]), len(seen))
             upper = lower + (float(bounds.astype(np.float64).sum()) - covered)
-            rows, scores = self._best_seen(tokens, count, seen, lower, upper)
-            proven = bound <= 0 or (len(scores) == count and scores[-1] >= bound)
-            if proven or depth >= max_depth:
+            rows, scores, complete = self._best_seen(tokens, count, seen, lower, upper, max(scoring_budget, 2 * count))
+            proven = complete and (bound <= 0 or (len(scores) == count and scores[-1] >= bound))
+            if proven or not complete or depth >= max_depth:
                 return rows, scores, bool(proven)
             depth *= 4
 
     def _best_seen(
-        self, tokens: list[str], count: int, seen: np.ndarray, lower: np.ndarray, upper: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, tokens: list[str], count: int, seen: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: int
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
         """The best of the seen texts, scoring exactly as few as the bounds allow: those whose
         upper bound reaches the count-th best lower bound, in falling upper bound (then number),
         in doubling batches, until the next upper bound is no more than the count-th exact
-        score (a text it might tie with may be left out; none that would beat it is)."""
+        score (a text it might tie with may be left out; none that would beat it is), or
+        `budget` have been scored. Also says whether the bounds ended it."""
         # A float32 sum of m terms is within (m - 1)·2⁻²⁴ of the exact sum, relatively; these
         # float64 bounds are widened by more than that, so they bound the float32 scores.
         slack = len(tokens) * 2.0**-23
@@ -200,6 +211,8 @@ class LexicalIndex:
         rows, scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         done, batch = 0, 2 * count
         while done < len(hopeful):
+            if done >= budget:
+                return rows, scores, False
             numbers = seen[hopeful[done : done + batch]].astype(np.int64)
             rows, scores = np.concatenate([rows, numbers]), np.concatenate([scores, self.scores_of(tokens, numbers)])
             order = np.argsort(rows)
@@ -207,7 +220,7 @@ class LexicalIndex:
             done, batch = done + batch, batch * 2
             if len(scores) == count and done < len(hopeful) and upper[hopeful[done]] <= scores[-1]:
                 break
-        return rows, scores
+        return rows, scores, True
 
     def _best_of_all(self, postings: list[tuple[np.ndarray, np.ndarray]], count: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact, with work growing with the postings of the query's words (P), not with the

@@ -111,7 +111,7 @@ def test_impact_path_with_many_ties_has_the_exact_top_scores() -> None:
         for count in (1, 5, 40, 500):
             expected = _exhaustive_top(full, count)
             for first_depth in (1, 3, 50):
-                numbers, scores, proven = lexical.best_by_impact(tokens, count, 1 << 20, first_depth)
+                numbers, scores, proven = lexical.best_by_impact(tokens, count, 1 << 20, first_depth, 1 << 20)
                 assert proven and scores.tolist() == full[expected].tolist() == full[numbers].tolist()
                 assert scores.tolist() == full[numbers].tolist()  # each score exact, bit for bit
                 cut = scores[-1] if len(scores) else 0
@@ -150,10 +150,16 @@ def test_impact_path_tells_apart_scores_that_differ_by_a_near_stop_word() -> Non
     rng = np.random.default_rng(3)
     texts = [" ".join(["common"] * int(rng.integers(1, 4)) + [f"w{rng.integers(0, 6)}"]) for _ in range(600)]
     lexical = LexicalIndex.build([*texts, "lonely"])
+    unproven = 0
     for query in ("common w1", "w2 common w3", "common"):
         tokens = tokenize([query])[0]
         full = lexical.scores(tokens)
         for count in (5, 50, 150):
             expected = _exhaustive_top(full, count)
-            numbers, scores, proven = lexical.best_by_impact(tokens, count, 1 << 20, first_depth=1)
+            numbers, scores, proven = lexical.best_by_impact(tokens, count, 1 << 20, 1, 1 << 20)
             assert proven and scores.tolist() == full[expected].tolist() == full[numbers].tolist()
+            # Scoring fewer than the ties need: not proven (below), and still exact scores.
+            numbers, scores, proven = lexical.best_by_impact(tokens, count, 1 << 20, 1, scoring_budget=1)
+            unproven += not proven
+            assert scores.tolist() == full[numbers].tolist()
+    assert unproven > 0
