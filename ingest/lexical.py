@@ -47,12 +47,12 @@ FIRST_DEPTH = 1024
 # is bounded by words × this, not by the corpus. Reached only when the bound has not proved
 # the top-k exact by then (near-stop-words in every query word); what it returns is then
 # the best of the texts seen, each with its exact score.
-MAX_DEPTH = 16_384
+MAX_DEPTH = 65_536
 # At most this many texts are scored exactly (binary searches in every query word's postings)
 # at one depth: near-stop-words in every query word leave thousands of seen texts whose bounds
 # cannot be told apart; beyond it the result is the best of those scored, taken in falling
 # upper bound.
-SCORING_BUDGET = 4096
+SCORING_BUDGET = 16_384
 
 
 def impact_order(indptr: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -197,17 +197,18 @@ class LexicalIndex:
         self, tokens: list[str], count: int, seen: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: int
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """The best of the seen texts, scoring exactly as few as the bounds allow: those whose
-        upper bound reaches the count-th best lower bound, in falling upper bound (then number),
-        in doubling batches, until the next upper bound is no more than the count-th exact
-        score (a text it might tie with may be left out; none that would beat it is), or
-        `budget` have been scored. Also says whether the bounds ended it."""
+        upper bound reaches the count-th best lower bound, in falling lower bound (then number:
+        the likeliest first), in doubling batches, until no text left has an upper bound above
+        the count-th exact score (one it might tie with may be left out; none that would beat
+        it is), or `budget` have been scored. Also says whether the bounds ended it."""
         # A float32 sum of m terms is within (m - 1)·2⁻²⁴ of the exact sum, relatively; these
         # float64 bounds are widened by more than that, so they bound the float32 scores.
         slack = len(tokens) * 2.0**-23
         lower, upper = lower * (1 - slack), upper * (1 + slack)
         cut = np.partition(lower, len(lower) - count)[len(lower) - count] if len(lower) > count else 0.0
         hopeful = np.flatnonzero(upper >= cut)
-        hopeful = hopeful[np.argsort(-upper[hopeful], kind="stable")]
+        hopeful = hopeful[np.argsort(-lower[hopeful], kind="stable")]
+        still_possible = np.maximum.accumulate(upper[hopeful][::-1])[::-1]  # best upper from here on
         rows, scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         done, batch = 0, 2 * count
         while done < len(hopeful):
@@ -218,7 +219,7 @@ class LexicalIndex:
             order = np.argsort(rows)
             rows, scores = _top(rows[order], scores[order], count)
             done, batch = done + batch, batch * 2
-            if len(scores) == count and done < len(hopeful) and upper[hopeful[done]] <= scores[-1]:
+            if len(scores) == count and done < len(hopeful) and still_possible[done] <= scores[-1]:
                 break
         return rows, scores, True
 
