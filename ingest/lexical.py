@@ -51,7 +51,7 @@ MAX_DEPTH = 65_536
 # At most this many texts are scored exactly (binary searches in every query word's postings)
 # at one depth: near-stop-words in every query word leave thousands of seen texts whose bounds
 # cannot be told apart; beyond it the result is the best of those scored, taken in falling
-# upper bound.
+# lower bound (what was seen of their score).
 SCORING_BUDGET = 16_384
 
 
