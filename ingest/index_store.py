@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import ctypes.util
 import fcntl
@@ -197,7 +198,8 @@ def write_index(target: Path, content: IndexContent, manifest_fields: dict[str, 
         _write_jsonl(build_dir / CHUNKS_FILE, [asdict(c) for c in content.chunks])
         _write_jsonl(build_dir / SENTENCES_FILE, [asdict(s) for s in content.sentences])
         _write_jsonl(build_dir / DOCUMENTS_FILE, [{**d.metadata(), "text": d.text} for d in content.documents])
-        LexicalIndex.build(content.lexical_texts).save(build_dir / LEXICAL_DIR)
+        # Passages are searched for a top-k (impact-ordered postings); sentences only scored.
+        LexicalIndex.build(content.lexical_texts).with_impact_order().save(build_dir / LEXICAL_DIR)
         texts = {d.doc_id: d.text for d in content.documents}
         LexicalIndex.build([texts[s.doc_id][s.start : s.end] for s in content.sentences]).save(
             build_dir / SENTENCE_LEXICAL_DIR
@@ -211,7 +213,12 @@ def write_index(target: Path, content: IndexContent, manifest_fields: dict[str, 
             **manifest_fields,
             "dense_index": {**dense_spec, "metric": "inner_product", "normalized": True},
             "sentence_index": {**sentence_spec, "metric": "inner_product", "normalized": True},
-            "lexical_index": {"library": "bm25s", "stemmer": "snowball-english", "stopwords": "en"},
+            "lexical_index": {
+                "library": "bm25s",
+                "stemmer": "snowball-english",
+                "stopwords": "en",
+                "impact_ordered": True,
+            },
             "counts": {
                 **manifest_fields.get("counts", {}),
                 "chunks": len(content.chunks),
@@ -290,13 +297,28 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _chunk_sentence_ids(chunks: list[Chunk], sentences: list[Sentence]) -> list[list[int]]:
-    by_doc: dict[str, list[int]] = {}
+    """Ids (ascending) of the sentences lying inside each chunk. Each document's sentences are
+    sorted by start once and each chunk bisects to its first one, so the cost is about the
+    sentences found, not chunks × sentences of a document."""
+    by_doc: dict[str, list[tuple[int, int, int]]] = {}
     for number, sentence in enumerate(sentences):
-        by_doc.setdefault(sentence.doc_id, []).append(number)
+        by_doc.setdefault(sentence.doc_id, []).append((sentence.start, sentence.end, number))
+    starts: dict[str, list[int]] = {}
+    for doc_id, spans in by_doc.items():
+        spans.sort()
+        starts[doc_id] = [start for start, _, _ in spans]
     result = []
     for chunk in chunks:
-        ids = by_doc.get(chunk.doc_id, [])
-        result.append([i for i in ids if chunk.start <= sentences[i].start and sentences[i].end <= chunk.end])
+        spans = by_doc.get(chunk.doc_id, [])
+        first = bisect.bisect_left(starts.get(chunk.doc_id, []), chunk.start)
+        inside = []
+        for position in range(first, len(spans)):  # islice would walk from the list's start
+            start, end, number = spans[position]
+            if start > chunk.end:  # an empty sentence may sit at the very end
+                break
+            if end <= chunk.end:
+                inside.append(number)
+        result.append(sorted(inside))
     return result
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from eval.scale_path import SENTENCES_PER_PASSAGE, SyntheticQueries, measure_size, synthetic_index
+import numpy as np
+
+from eval.scale_path import (
+    SENTENCES_PER_PASSAGE,
+    SyntheticQueries,
+    lexical_agreement,
+    measure_size,
+    synthetic_index,
+)
 from service.retriever import Retriever
 
 
@@ -17,7 +25,33 @@ def test_synthetic_index_answers_with_sentences_inside_passages() -> None:
         assert hit.answer is not None and hit.chunk.start <= hit.answer.start < hit.answer.end <= hit.chunk.end
 
 
-def test_measure_size_reports_percentiles_and_memory() -> None:
-    row = measure_size(1000, None, lambda _: None)
-    assert row["n"] == 200 and 0 < row["p50_ms"] <= row["p95_ms"]
+def _small(seed: int) -> tuple[Retriever, list[str]]:
+    index, centres, sample = synthetic_index(1000 + seed, lambda _: None)
+    questions = [" ".join(f"w{w}" for w in sample[n][:4]) + f" q{n}" for n in range(30)]
+    vectors = dict(zip(questions, centres[np.arange(30) % len(centres)], strict=True))
+    return Retriever(index, SyntheticQueries(None, vectors)), questions
+
+
+def test_measure_size_reports_percentiles_memory_and_lexical_agreement() -> None:
+    beside = _small(1)
+    row = measure_size(1000, None, lambda _: None, beside)
+    assert row["n"] == row["beside_n"] == 200 and 0 < row["p50_ms"] <= row["p95_ms"]
+    assert 0 < row["beside_p50_ms"] <= row["beside_p95_ms"]
     assert row["dense_index"] == "flat" and row["rss_mb_per_million"] > 0
+    # 1,000 passages: every query's postings are few enough to be summed exhaustively.
+    assert row["lexical_recall_mean"] == row["lexical_recall_min"] == row["lexical_same_scores"] == 1.0
+    assert row["same_top5"] == 1.0
+
+
+def test_lexical_agreement_sees_a_pool_that_differs_from_the_exhaustive_one() -> None:
+    """With the bound forced low, the bounded pool misses passages the exhaustive one has, and
+    the measure says so instead of reporting perfect agreement."""
+    retriever, questions = _small(2)
+    lexical = retriever.index.lexical
+    bounded = lexical.best
+    lexical.best = lambda tokens, count, **kw: bounded(  # type: ignore[method-assign]
+        tokens, count, **({"max_depth": 1, "exhaustive_postings": 0} | kw)
+    )
+    row = lexical_agreement(retriever, questions)
+    assert row["lexical_recall_min"] < 1.0 and row["lexical_same_scores"] < 1.0
+    assert 0 <= row["lexical_recall_min"] <= row["lexical_recall_mean"] < 1.0

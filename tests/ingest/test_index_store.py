@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingest.chunking import Chunk, Sentence
 from ingest.errors import IndexCorrupt, IndexNotFound, IngestLocked, ModelMismatch
-from ingest.index_store import ingest_lock, load_index, verify_index
+from ingest.index_store import _chunk_sentence_ids, ingest_lock, load_index, verify_index
 from ingest.pipeline import IngestSettings, build_index, index_is_current
 from tests.conftest import CORPUS, FakeEmbedder
 
@@ -39,6 +40,10 @@ def test_round_trip(fake_index: Path) -> None:
         manifest["artifacts"]
     )
     assert {"lexical/params.index.json", "lexical_sentences/vocab.index.json"} <= set(manifest["artifacts"])
+    # Passages carry impact-ordered postings for `best`, checksummed like every artifact.
+    assert {"lexical/impact_rows.npy", "lexical/impact_scores.npy"} <= set(manifest["artifacts"])
+    assert not any(name.startswith("lexical_sentences/impact") for name in manifest["artifacts"])
+    assert all(isinstance(array, np.memmap) for array in index.lexical.impacts())
     assert not any(name.endswith((".pkl", ".pickle")) for name in manifest["artifacts"])
     assert manifest["ingest"]["chunker"] == {"max_chars": 1000, "overlap_chars": 0}
     assert set(manifest["retrieval"]) == {"dense_weight", "sentence_weight", "lexical_weight", "answerable_threshold"}
@@ -158,3 +163,29 @@ def test_second_ingest_is_refused_while_one_runs(tmp_path: Path) -> None:
         release.set()
         holder.join()
     build_index(CORPUS, target, FakeEmbedder())  # free again once the first one is done
+
+
+def _sentences_inside_by_scanning(chunks: list[Chunk], sentences: list[Sentence]) -> list[list[int]]:
+    return [
+        [i for i, s in enumerate(sentences) if s.doc_id == c.doc_id and c.start <= s.start and s.end <= c.end]
+        for c in chunks
+    ]
+
+
+def test_chunk_sentence_ids_equal_a_full_scan() -> None:
+    """Overlapping chunks, sentences out of order, sentences crossing a chunk's edge, documents
+    without sentences: the bisecting lookup finds what scanning every sentence finds."""
+    rng = np.random.default_rng(7)
+    sentences, chunks = [], []
+    for doc in range(4):
+        for _ in range(40):
+            start = int(rng.integers(0, 500))
+            sentences.append(Sentence(f"d{doc}", start, start + int(rng.integers(1, 60))))
+        for number in range(15):
+            start = int(rng.integers(0, 500))
+            end = start + int(rng.integers(0, 120))
+            chunks.append(Chunk(f"d{doc}:{number}", f"d{doc}", "", start, end, None, None, "narrative"))
+    chunks.append(Chunk("e:0", "empty", "", 0, 100, None, None, "narrative"))
+    order = rng.permutation(len(sentences))
+    sentences = [sentences[i] for i in order]
+    assert _chunk_sentence_ids(chunks, sentences) == _sentences_inside_by_scanning(chunks, sentences)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -62,3 +64,102 @@ def test_best_with_many_ties_and_repeated_words() -> None:
         for count in (1, 5, 40, 500):
             expected = [n for n in sorted(range(len(full)), key=lambda n: (-full[n], n)) if full[n] > 0][:count]
             assert lexical.best(tokens, count)[0].tolist() == expected
+
+
+def _exhaustive_top(full: np.ndarray, count: int) -> list[int]:
+    return [n for n in sorted(range(len(full)), key=lambda n: (-full[n], n)) if full[n] > 0][:count]
+
+
+def _zipf_index(seed: int, texts: int) -> tuple[LexicalIndex, np.random.Generator]:
+    rng = np.random.default_rng(seed)
+    return LexicalIndex.build([" ".join(f"w{w}" for w in rng.zipf(1.5, 6) % 12) for _ in range(texts)]), rng
+
+
+def test_impact_order_sorts_each_words_postings_by_falling_contribution(lexical: LexicalIndex) -> None:
+    matrix = lexical._model.scores
+    rows, scores = lexical.impacts()
+    for column in range(len(matrix["indptr"]) - 1):
+        span = slice(matrix["indptr"][column], matrix["indptr"][column + 1])
+        assert sorted(zip(rows[span].tolist(), scores[span].tolist(), strict=True)) == list(
+            zip(matrix["indices"][span].tolist(), matrix["data"][span].tolist(), strict=True)
+        )
+        keys = list(zip((-scores[span]).tolist(), rows[span].tolist(), strict=True))
+        assert keys == sorted(keys)
+
+
+@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("count", [1, 2, 3, 100])
+def test_impact_path_from_depth_one_equals_the_full_array(lexical: LexicalIndex, query: str, count: int) -> None:
+    """Forced through the impact path, deepening from one posting: still the exact top-k."""
+    tokens = tokenize([query])[0]
+    full = lexical.scores(tokens)
+    expected = _exhaustive_top(full, count)
+    numbers, scores, proven = lexical.best_by_impact(tokens, count, max_depth=1 << 20, first_depth=1)
+    assert proven
+    assert numbers.tolist() == expected and scores.tolist() == full[expected].tolist()
+    assert lexical.best(tokens, count, exhaustive_postings=0)[0].tolist() == expected
+
+
+def test_impact_path_with_many_ties_has_the_exact_top_scores() -> None:
+    """Equal-length texts tie often. Proven results hold the exhaustive top-k's scores, every
+    text above the cut itself, and at the cut only texts of exactly that score."""
+    lexical, rng = _zipf_index(0, 400)
+    unproven = 0
+    for _ in range(60):
+        tokens = tokenize([" ".join(f"w{w}" for w in rng.zipf(1.5, 3) % 14)])[0]
+        full = lexical.scores(tokens)
+        for count in (1, 5, 40, 500):
+            expected = _exhaustive_top(full, count)
+            for first_depth in (1, 3, 50):
+                numbers, scores, proven = lexical.best_by_impact(tokens, count, 1 << 20, first_depth, 1 << 20)
+                assert proven and scores.tolist() == full[expected].tolist() == full[numbers].tolist()
+                assert scores.tolist() == full[numbers].tolist()  # each score exact, bit for bit
+                cut = scores[-1] if len(scores) else 0
+                assert [n for n in numbers if full[n] > cut] == [n for n in expected if full[n] > cut]
+                assert len(set(numbers.tolist())) == len(numbers)
+            # Capped shallow: the best of what was seen, with exact scores, never above the truth.
+            numbers, scores, proven = lexical.best_by_impact(tokens, count, max_depth=2, first_depth=1)
+            unproven += not proven
+            assert scores.tolist() == full[numbers].tolist()
+            assert all(s <= t for s, t in zip(scores, full[expected], strict=False))
+    assert unproven > 0  # the cap was reached at least once, so that branch was exercised
+
+
+def test_impacts_are_saved_and_memory_mapped(tmp_path: Path) -> None:
+    lexical, _ = _zipf_index(1, 200)
+    lexical.with_impact_order().save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path)
+    for saved, read in zip(lexical.impacts(), loaded.impacts(), strict=True):
+        assert isinstance(read, np.memmap) and read.tolist() == saved.tolist()
+    tokens = tokenize(["w1 w2 w3"])[0]
+    assert loaded.best(tokens, 10, exhaustive_postings=0)[0].tolist() == _exhaustive_top(loaded.scores(tokens), 10)
+
+
+def test_an_index_saved_without_impacts_computes_them_when_needed(tmp_path: Path) -> None:
+    lexical, _ = _zipf_index(2, 200)
+    lexical.save(tmp_path)
+    assert not list(tmp_path.glob("impact*"))
+    loaded = LexicalIndex.load(tmp_path)
+    tokens = tokenize(["w1 w5"])[0]
+    assert loaded.best(tokens, 7, exhaustive_postings=0)[0].tolist() == _exhaustive_top(loaded.scores(tokens), 7)
+
+
+def test_impact_path_tells_apart_scores_that_differ_by_a_near_stop_word() -> None:
+    """A word in all texts but one has an idf near zero: its share separates otherwise equal
+    scores by a few parts in a million, which the bounds must not round away."""
+    rng = np.random.default_rng(3)
+    texts = [" ".join(["common"] * int(rng.integers(1, 4)) + [f"w{rng.integers(0, 6)}"]) for _ in range(600)]
+    lexical = LexicalIndex.build([*texts, "lonely"])
+    unproven = 0
+    for query in ("common w1", "w2 common w3", "common"):
+        tokens = tokenize([query])[0]
+        full = lexical.scores(tokens)
+        for count in (5, 50, 150):
+            expected = _exhaustive_top(full, count)
+            numbers, scores, proven = lexical.best_by_impact(tokens, count, 1 << 20, 1, 1 << 20)
+            assert proven and scores.tolist() == full[expected].tolist() == full[numbers].tolist()
+            # Scoring fewer than the ties need: not proven (below), and still exact scores.
+            numbers, scores, proven = lexical.best_by_impact(tokens, count, 1 << 20, 1, scoring_budget=1)
+            unproven += not proven
+            assert scores.tolist() == full[numbers].tolist()
+    assert unproven > 0
