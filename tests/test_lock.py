@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
+from importlib import metadata
 
 import pytest
 
@@ -21,6 +23,30 @@ def test_lock_pins_public_versions_only() -> None:
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+==[0-9][0-9A-Za-z.]*", pin) for pin in pins), [
         pin for pin in pins if "+" in pin or "==" not in pin
     ]
+
+
+def test_every_pin_runs_on_the_oldest_python_the_project_allows() -> None:
+    # The image's Python may be older than this machine's (a Debian 3.11.2 base refused
+    # soupsieve 4.x, which wants 3.11.5): every pin installed here must admit the lowest Python
+    # that pyproject.toml's requires-python allows, read from the pin's own metadata.
+    from packaging.specifiers import SpecifierSet
+
+    allowed = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["requires-python"]
+    oldest = re.search(r">=\s*([0-9.]+)", allowed)
+    assert oldest, allowed
+    floor = oldest[1] + ".0" * (2 - oldest[1].count("."))
+    refused, checked = [], 0
+    for pin in LOCK.read_text(encoding="utf-8").split():
+        name, version = pin.split("==")
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # optional on this machine (uvloop, httptools); the registry test covers it
+        checked += 1
+        wants = dist.metadata["Requires-Python"]
+        if dist.version == version and wants and floor not in SpecifierSet(wants):
+            refused.append(f"{pin} requires Python {wants}")
+    assert checked > 100 and not refused, refused
 
 
 @pytest.mark.registry
