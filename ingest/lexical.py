@@ -243,8 +243,10 @@ class LexicalIndex:
 
     def scores_of(self, tokens: list[str], numbers: np.ndarray | list[int]) -> np.ndarray:
         """BM25 of the given texts alone (binary search in each query token's postings), equal
-        to `scores(tokens)[numbers]`."""
-        wanted = np.asarray(numbers, dtype=np.int64)
+        to `scores(tokens)[numbers]`. The numbers are searched for in the postings' own integer
+        type: numpy would otherwise cast every posting of the word (millions, for a common word
+        in a million-text index) to the numbers' type on each call."""
+        wanted = _in_type_of(np.asarray(numbers, dtype=np.int64), self._model.scores["indices"].dtype)
         sums = np.zeros(len(wanted), dtype=np.float32)
         for rows, contributions in self._postings(tokens):
             if not len(rows):
@@ -253,6 +255,17 @@ class LexicalIndex:
             found = rows[at] == wanted
             sums[found] += contributions[at[found]].astype(np.float32)
         return sums
+
+
+def _in_type_of(numbers: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """`numbers` in integer type `dtype` when that holds them all exactly (text numbers always
+    fit bm25s's int32 rows), else unchanged: then no posting can equal a number it cannot hold."""
+    if numbers.dtype == dtype or not np.issubdtype(dtype, np.integer):
+        return numbers
+    limits = np.iinfo(dtype)
+    if len(numbers) and (numbers.min() < limits.min or numbers.max() > limits.max):
+        return numbers
+    return numbers.astype(dtype)
 
 
 def _top(rows: np.ndarray, scores: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:

@@ -46,6 +46,18 @@ def test_scores_of_equals_the_full_array(lexical: LexicalIndex, query: str) -> N
         assert lexical.scores_of(tokens, numbers).tolist() == full[numbers].tolist()
 
 
+def test_scores_of_takes_any_integer_type_and_numbers_no_text_has(lexical: LexicalIndex) -> None:
+    """Numbers are searched for in the postings' type; one that type cannot hold (2³² + 2 would
+    wrap to text 2 in int32) matches no text rather than another's score."""
+    tokens = tokenize(["Moscow gas tower"])[0]
+    full = lexical.scores(tokens)
+    assert full[2] > 0
+    for dtype in (np.int64, np.int32, np.uint16, np.int8):
+        assert lexical.scores_of(tokens, np.array([2, 0, 6], dtype=dtype)).tolist() == full[[2, 0, 6]].tolist()
+    wide = np.array([2**32 + 2, 2, -(2**32) + 2], dtype=np.int64)
+    assert lexical.scores_of(tokens, wide).tolist() == [0.0, full[2], 0.0]
+
+
 def test_postings_are_sorted_as_binary_search_needs(lexical: LexicalIndex) -> None:
     matrix = lexical._model.scores
     for column in range(len(matrix["indptr"]) - 1):
