@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from eval.scale_path import (
     SENTENCES_PER_PASSAGE,
@@ -37,7 +38,11 @@ def test_measure_size_reports_percentiles_memory_and_lexical_agreement() -> None
     row = measure_size(1000, None, lambda _: None, beside)
     assert row["n"] == row["beside_n"] == 200 and 0 < row["p50_ms"] <= row["p95_ms"]
     assert 0 < row["beside_p50_ms"] <= row["beside_p95_ms"]
-    assert row["dense_index"] == "flat" and row["rss_mb_per_million"] > 0
+    # The memory figure is the process's growth while building, scaled to a million passages. At
+    # 1,000 passages the allocator may serve the build from memory earlier tests freed (growth 0:
+    # CI saw it), so only its consistency is checked here; the bench measures it at 1M.
+    assert row["dense_index"] == "flat" and row["rss_mb"] >= 0
+    assert row["rss_mb_per_million"] == pytest.approx(row["rss_mb"] * 1e6 / 1000)
     # 1,000 passages: every query's postings are few enough to be summed exhaustively.
     assert row["lexical_recall_mean"] == row["lexical_recall_min"] == row["lexical_same_scores"] == 1.0
     assert row["same_top5"] == 1.0
