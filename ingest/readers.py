@@ -58,9 +58,14 @@ def decode_utf8(raw: bytes, path: Path) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorpusError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    return document_text(text, path)
+
+
+def document_text(text: str, path: Path) -> str:
+    """Decoded text as every reader stores it: no NUL bytes (a binary file), no byte order
+    mark, and NFC, so that offsets mean the same thing to every reader of the stored text."""
     if "\x00" in text:
         raise CorpusError(f"{path}: binary content (NUL bytes), not a text document")
-    # NFC so that offsets mean the same thing to every reader of the stored text.
     return unicodedata.normalize("NFC", text.removeprefix("\ufeff"))
 
 
@@ -220,23 +225,18 @@ def decode_html(raw: bytes, path: Path) -> str:
             raise CorpusError(f"{path}: declares an unknown character encoding '{label}'") from exc
         except UnicodeDecodeError as exc:
             raise CorpusError(f"{path}: not valid {label} ({exc.reason} at byte {exc.start})") from exc
-    if "\x00" in text:
-        raise CorpusError(f"{path}: binary content (NUL bytes), not a text document")
-    return unicodedata.normalize("NFC", text)
+    return document_text(text, path)
 
 
 XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")  # lxml refuses it in a decoded string (XHTML pages)
 
 
-def _html_title(html: str) -> str | None:
-    """The page's <title>, else the title trafilatura finds in its metadata."""
-    import lxml.html
+def _html_title(html: str, tree: Any | None) -> str | None:
+    """The page's <title> (from its parsed `tree`), else the title trafilatura finds in its
+    metadata."""
     import trafilatura
 
-    try:
-        element = lxml.html.document_fromstring(XML_DECLARATION.sub("", html, count=1)).find(".//title")
-    except Exception:  # lxml refuses documents it cannot parse at all; fall back below
-        element = None
+    element = tree.find(".//title") if tree is not None else None
     if element is not None and element.text_content().strip():
         return " ".join(element.text_content().split())
     metadata = trafilatura.extract_metadata(html)
@@ -348,11 +348,11 @@ def read_html(raw: bytes, path: Path) -> Parsed:
         tree = lxml.html.document_fromstring(XML_DECLARATION.sub("", html, count=1))
     except Exception:  # lxml refuses documents it cannot parse at all: trafilatura's text stands
         tree = None
+    title = _html_title(html, tree)
     root = _content_root(tree) if tree is not None else None
     if root is not None and not _keeps_structure(markdown, _without_furniture(root)):
         markdown = _structured_markdown(root)
     text = unicodedata.normalize("NFC", markdown)
-    title = _html_title(html)
     segments, first_heading, _ = markdown_segments(text)
     return Parsed(text, "html", segments, title or first_heading)
 
