@@ -37,7 +37,16 @@ DOCUMENTS_FILE = "documents.jsonl"
 LEXICAL_DIR = "lexical"
 ENCODER_DIR = "encoder"
 SENTENCE_LEXICAL_DIR = "lexical_sentences"
-TRACKED_LIBRARIES = ("faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy", "langchain-text-splitters")
+TRACKED_LIBRARIES = (
+    "faiss-cpu",
+    "sentence-transformers",
+    "torch",
+    "transformers",
+    "numpy",
+    "langchain-text-splitters",
+    "onnx",
+    "onnxruntime",
+)
 
 
 @dataclass(frozen=True)

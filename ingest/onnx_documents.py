@@ -14,14 +14,24 @@ import numpy as np
 from ingest.embedding import MODEL_NAME, MODEL_SHA256, verify_model
 from ingest.errors import CiteqaError, ModelMismatch
 from ingest.index_store import ENCODER_DIR, file_sha256, library_versions, link_or_copy, read_manifest
-from ingest.onnx_model import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, OnnxEmbedder, encoder_config, export_onnx
+from ingest.onnx_model import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    QUERY_FILE,
+    TOKENIZER_FILE,
+    OnnxEmbedder,
+    encoder_config,
+    export_onnx,
+    exported_encoder_entry,
+)
 
 # Padded tokens per run: one passage of 256 word pieces, or about ten short sentences. Small runs
 # stay in the CPU's caches: on pip-docs (2 cores, interleaved runs) 256 gave 51 passages/s and
 # 333 sentences/s, 512 gave 48 and 310, 8,192 gave 36 and 220; 128 was slower for sentences (300).
 BATCH_TOKENS = 256
 MAX_BATCH = 64
-EXPORTER_LIBRARIES = ("torch", "transformers")  # what the exported graph depends on besides the weights
+# What the exported graphs depend on besides the weights: the tracer, and the quantiser of the int8 copy.
+EXPORTER_LIBRARIES = ("torch", "transformers", "onnx", "onnxruntime")
 
 
 def available_cores() -> int:
@@ -54,14 +64,14 @@ def copy_reusable_encoder(index_dir: Path, model_dir: Path, weights_sha256: str,
     except CiteqaError:
         return False
     artifacts = manifest.get("artifacts")
-    if manifest.get("query_encoder") != {"backend": "onnx", "dir": ENCODER_DIR, **encoder_config()}:
+    if manifest.get("query_encoder") != exported_encoder_entry():
         return False
     if manifest.get("model", {}).get("sha256") != weights_sha256 or not isinstance(artifacts, dict):
         return False
     current = library_versions()
     if any(manifest.get("libraries", {}).get(name) != current.get(name) for name in EXPORTER_LIBRARIES):
         return False
-    names = (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE)
+    names = (MODEL_FILE, QUERY_FILE, TOKENIZER_FILE, CONFIG_FILE)
     if {a for a in artifacts if a.startswith(f"{ENCODER_DIR}/")} != {f"{ENCODER_DIR}/{n}" for n in names}:
         return False
     if not _matches(model_dir / TOKENIZER_FILE, artifacts[f"{ENCODER_DIR}/{TOKENIZER_FILE}"]):

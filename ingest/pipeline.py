@@ -65,9 +65,16 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 
 
 def index_is_current(index_dir: Path, corpus_dir: Path, settings: IngestSettings, model_sha256: str) -> bool:
-    """True when the index verifies and was built from this corpus, with these settings and model."""
+    """True when the index verifies and was built from this corpus, with these settings and model,
+    and (when it has one) holds the query encoder this code would export: an index from before
+    the int8 query encoder is rebuilt, with its embeddings from the cache."""
     try:
         manifest = verify_index(index_dir, model_sha256)
+        if settings.onnx_encoder:
+            from ingest.onnx_model import exported_encoder_entry
+
+            if manifest.get("query_encoder") != exported_encoder_entry():
+                return False
         return bool(
             manifest.get("corpus", {}).get("hash") == corpus_hash(load_corpus(corpus_dir))
             and manifest.get("ingest") == settings.as_dict()

@@ -56,6 +56,7 @@ def load_from_settings(settings: Settings) -> Retriever:
         settings.model_sha256,
         settings.encoder_threads,
         batch_queries=True,
+        batch_encoder_threads=settings.batch_encoder_threads,
         verified_manifest_sha256=settings.verified_manifest_sha256,
     )
 

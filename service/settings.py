@@ -28,7 +28,10 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; none by default.")
     max_body_bytes: int = Field(16 * 1024, ge=256, description="Largest request body accepted.")
     max_running: int = Field(16, ge=1, description="Searches run at once (worker threads).")
-    encoder_threads: int = Field(2, ge=1, description="ONNX Runtime threads for the query encoder.")
+    encoder_threads: int = Field(2, ge=1, description="ONNX Runtime threads encoding a lone query.")
+    batch_encoder_threads: int = Field(
+        1, ge=1, description="ONNX Runtime threads encoding a batch of concurrent queries (busy cores: one)."
+    )
     max_waiting: int = Field(64, ge=0, description="Searches queued beyond those; more are refused with 503.")
     request_timeout_s: float = Field(10.0, gt=0, description="A search not done by then is answered 504.")
     workers: int = Field(1, ge=1, description="Server processes sharing the memory-mapped index.")

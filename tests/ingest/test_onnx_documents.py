@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from ingest.embedding import SentenceTransformerEmbedder, with_context
 from ingest.index_store import load_index
 from ingest.onnx_documents import OnnxDocumentEmbedder, copy_reusable_encoder, length_buckets
-from ingest.onnx_model import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, encoder_config
-from ingest.pipeline import IngestSettings, build_index
+from ingest.onnx_model import CONFIG_FILE, MODEL_FILE, QUERY_FILE, TOKENIZER_FILE, encoder_config
+from ingest.pipeline import IngestSettings, build_index, index_is_current
 from tests.conftest import CORPUS, FakeEmbedder
 
 
@@ -112,6 +112,7 @@ def exported_index(tmp_path: Path) -> tuple[Path, Path]:
     def export(folder: Path) -> dict[str, Any]:
         folder.mkdir()
         (folder / MODEL_FILE).write_bytes(b"stand-in graph" * 100)
+        (folder / QUERY_FILE).write_bytes(b"stand-in int8 graph" * 100)
         shutil.copyfile(model / TOKENIZER_FILE, folder / TOKENIZER_FILE)
         (folder / CONFIG_FILE).write_text(json.dumps(encoder_config()), encoding="utf-8")
         return encoder_config()
@@ -130,8 +131,14 @@ def edit_manifest(index: Path, change: Callable[[dict[str, Any]], None]) -> None
 STALE: dict[str, Callable[[Path, Path], object]] = {
     "graph edited": lambda index, model: (index / "encoder" / MODEL_FILE).write_bytes(b"other graph" * 100),
     "graph missing": lambda index, model: (index / "encoder" / MODEL_FILE).unlink(),
+    "query graph edited": lambda index, model: (index / "encoder" / QUERY_FILE).write_bytes(b"other" * 100),
+    "query graph missing": lambda index, model: (index / "encoder" / QUERY_FILE).unlink(),
+    "other query weights": lambda index, model: edit_manifest(
+        index, lambda m: m["query_encoder"].update(query_weights="int8, per tensor")
+    ),
     "other tokenizer": lambda index, model: (model / TOKENIZER_FILE).write_text("{}", encoding="utf-8"),
     "other torch": lambda index, model: edit_manifest(index, lambda m: m["libraries"].update(torch="1.0")),
+    "other quantiser": lambda index, model: edit_manifest(index, lambda m: m["libraries"].update(onnxruntime="1.0")),
     "other opset": lambda index, model: edit_manifest(index, lambda m: m["query_encoder"].update(opset=11)),
     "other weights": lambda index, model: edit_manifest(index, lambda m: m["model"].update(sha256="0" * 64)),
     "no encoder": lambda index, model: edit_manifest(index, lambda m: m.update(query_encoder={"backend": "model"})),
@@ -142,8 +149,21 @@ STALE: dict[str, Callable[[Path, Path], object]] = {
 def test_an_encoder_that_exporting_would_reproduce_is_copied(exported_index: tuple[Path, Path], tmp_path: Path) -> None:
     index, model = exported_index
     assert copy_reusable_encoder(index, model, FakeEmbedder.weights_sha256, tmp_path / "copy")
-    for name in (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE):
+    for name in (MODEL_FILE, QUERY_FILE, TOKENIZER_FILE, CONFIG_FILE):
         assert (tmp_path / "copy" / name).read_bytes() == (index / "encoder" / name).read_bytes()
+
+
+def test_an_index_with_an_older_encoder_is_stale(exported_index: tuple[Path, Path]) -> None:
+    index, _ = exported_index
+    settings, sha = IngestSettings(onnx_encoder=True), FakeEmbedder.weights_sha256
+    assert index_is_current(index, CORPUS, settings, sha)
+
+    def before_int8(manifest: dict[str, Any]) -> None:
+        for key in ("query_file", "query_weights"):
+            del manifest["query_encoder"][key]
+
+    edit_manifest(index, before_int8)
+    assert not index_is_current(index, CORPUS, settings, sha)  # served its float32 model to queries
 
 
 @pytest.mark.parametrize("stale", list(STALE))

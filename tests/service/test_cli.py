@@ -68,6 +68,8 @@ def test_reingest_embeds_what_changed_and_reuses_the_encoder(tmp_path: Path) -> 
     assert first.returncode == 0, first.stderr
     assert re.search(r"\d+ texts embedded and 0 reused", first.stdout) and "reusing" not in first.stderr
     assert "Warning" not in first.stderr, first.stderr  # the ONNX export traces the model quietly
+    # and the quantiser's logging set-up is undone: no library's debug or info lines after it
+    assert not re.search(r"^(DEBUG|INFO|WARNING):", first.stderr, re.MULTILINE), first.stderr
     encoder = encoder_artifacts(index)
 
     (corpus / "second.txt").write_text("A second article.\n\nIts paragraph was rewritten.\n", encoding="utf-8")
