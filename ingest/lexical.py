@@ -53,6 +53,13 @@ MAX_DEPTH = 65_536
 # cannot be told apart; beyond it the result is the best of those scored, taken in falling
 # lower bound (what was seen of their score).
 SCORING_BUDGET = 16_384
+# A word in more than 1/DENSE_SHARE of the texts has its contributions looked up in a dense
+# column (one float32 a text, zero where absent, built on first use) instead of binary-searched
+# in its postings when many texts are scored at once: at 1M passages most of the bounded
+# top-k's time was those searches. The longest postings first, within DENSE_BUDGET bytes an index.
+DENSE_SHARE = 16
+DENSE_BUDGET = 128 << 20
+DENSE_LOOKUPS = 64  # fewer numbers than this are binary-searched (a passage's few sentences)
 
 
 def impact_order(indptr: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +75,11 @@ class LexicalIndex:
         self._vocab: dict[str, int] = model.vocab_dict
         self.size = int(model.scores["num_docs"])
         self._impacts = impacts
+        lengths = np.diff(np.asarray(model.scores["indptr"]))
+        common = np.flatnonzero(lengths * DENSE_SHARE > self.size)
+        common = common[np.argsort(-lengths[common], kind="stable")][: DENSE_BUDGET // (4 * max(self.size, 1))]
+        self._dense_words = frozenset(int(c) for c in common)
+        self._dense: dict[int, np.ndarray] = {}
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
@@ -127,15 +139,7 @@ class LexicalIndex:
     def _postings(self, tokens: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """(text numbers, BM25 contributions) of each known query token, repeats kept as bm25s
         keeps them. The index is bm25s's CSC matrix: one column per token, rows sorted."""
-        matrix = self._model.scores
-        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
-        out = []
-        for token in tokens:
-            column = self._vocab.get(token)
-            if column is not None:
-                start, end = int(indptr[column]), int(indptr[column + 1])
-                out.append((np.asarray(indices[start:end]), np.asarray(data[start:end])))
-        return out
+        return [self._column(c) for c in (self._vocab.get(t) for t in tokens) if c is not None]
 
     def best(
         self, tokens: list[str], count: int, max_depth: int = MAX_DEPTH, exhaustive_postings: int = EXHAUSTIVE_POSTINGS
@@ -242,19 +246,46 @@ class LexicalIndex:
         return _top(rows.astype(np.int64), sums[rows], count)
 
     def scores_of(self, tokens: list[str], numbers: np.ndarray | list[int]) -> np.ndarray:
-        """BM25 of the given texts alone (binary search in each query token's postings), equal
-        to `scores(tokens)[numbers]`. The numbers are searched for in the postings' own integer
-        type: numpy would otherwise cast every posting of the word (millions, for a common word
-        in a million-text index) to the numbers' type on each call."""
-        wanted = _in_type_of(np.asarray(numbers, dtype=np.int64), self._model.scores["indices"].dtype)
+        """BM25 of the given texts alone, equal to `scores(tokens)[numbers]` bit for bit: each
+        query token's contributions, in token order, from binary searches in its postings, or,
+        for a very common word when many texts are scored, from its dense column. The numbers
+        are searched for in the postings' own integer type: numpy would otherwise cast every
+        posting of the word (millions, for a common word in a million-text index) to the
+        numbers' type on each call."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        wanted = _in_type_of(numbers, self._model.scores["indices"].dtype)
+        lookups = len(numbers) >= DENSE_LOOKUPS and numbers.min() >= 0 and numbers.max() < self.size
         sums = np.zeros(len(wanted), dtype=np.float32)
-        for rows, contributions in self._postings(tokens):
+        for token in tokens:
+            column = self._vocab.get(token)
+            if column is None:
+                continue
+            if lookups and column in self._dense_words:
+                sums += self._dense_column(column)[numbers]  # + 0.0 where absent: the same sums
+                continue
+            rows, contributions = self._column(column)
             if not len(rows):
                 continue
             at = np.minimum(np.searchsorted(rows, wanted), len(rows) - 1)
             found = rows[at] == wanted
             sums[found] += contributions[at[found]].astype(np.float32)
         return sums
+
+    def _column(self, column: int) -> tuple[np.ndarray, np.ndarray]:
+        matrix = self._model.scores
+        start, end = int(matrix["indptr"][column]), int(matrix["indptr"][column + 1])
+        return np.asarray(matrix["indices"][start:end]), np.asarray(matrix["data"][start:end])
+
+    def _dense_column(self, column: int) -> np.ndarray:
+        """A common word's contribution to every text (built once; concurrent first uses may
+        both build it, and either result is the same)."""
+        dense = self._dense.get(column)
+        if dense is None:
+            rows, contributions = self._column(column)
+            dense = np.zeros(self.size, dtype=np.float32)
+            dense[rows] = contributions
+            self._dense[column] = dense
+        return dense
 
 
 def _in_type_of(numbers: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -175,3 +175,26 @@ def test_impact_path_tells_apart_scores_that_differ_by_a_near_stop_word() -> Non
             unproven += not proven
             assert scores.tolist() == full[numbers].tolist()
     assert unproven > 0
+
+
+def test_common_words_scored_from_dense_columns_equal_the_full_array() -> None:
+    """Words in more than a sixteenth of the texts are looked up in dense columns when many
+    texts are scored at once: the same float32 sums bit for bit, in any order, with repeats,
+    and numbers beyond the corpus still match nothing (binary search, no index error)."""
+    rng = np.random.default_rng(7)
+    words = [f"word{n}" for n in range(300)]
+    texts = [" ".join(rng.choice(words, 30, p=_zipf(len(words)))) for _ in range(500)]
+    lexical = LexicalIndex.build(texts)
+    tokens = tokenize(["word0 word1 word2 word250 word0 nothere"])[0]
+    full = lexical.scores(tokens)
+    numbers = rng.integers(0, len(texts), 300)
+    assert lexical.scores_of(tokens, numbers).tolist() == full[numbers].tolist()
+    assert lexical._dense, "no dense column was used"  # word0..word2 are in most texts
+    assert lexical.scores_of(tokens, numbers[:10]).tolist() == full[numbers[:10]].tolist()
+    beyond = np.concatenate([numbers, [len(texts), 2**40]])
+    assert lexical.scores_of(tokens, beyond).tolist() == [*full[numbers].tolist(), 0.0, 0.0]
+
+
+def _zipf(count: int) -> np.ndarray:
+    weights: np.ndarray = 1.0 / np.arange(1, count + 1) ** 1.1
+    return weights / float(weights.sum())
