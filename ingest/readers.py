@@ -157,11 +157,21 @@ def markdown_segments(text: str) -> tuple[list[Segment], str | None, dict[str, A
                 kind = _BLOCK_KINDS[token.type]
                 if token.type == "fence" and token.info.strip().startswith("{"):
                     kind = SegmentKind.PARAGRAPH  # a MyST directive ({note}, {tip}...): prose in a fence
+                    start, end = _directive_body(text, lines, token.map, token.markup)
                 start, end = trim_span(text, start, end)
                 if end > start:
                     segments.append(Segment(start, end, kind))
         i += 1
     return segments, front.get("title") if isinstance(front.get("title"), str) else first_h1, front
+
+
+def _directive_body(text: str, lines: list[int], line_map: list[int], markup: str) -> tuple[int, int]:
+    """The lines inside a MyST directive's fence: without the ```{note} line that opens it and
+    the fence that closes it, which are markup, not a sentence of the note."""
+    first, after = line_map
+    last = text[lines[after - 1] : lines[after]].strip()
+    closed = after - 1 > first and last.startswith(markup) and set(last) <= set(markup[:1])
+    return lines[first + 1], lines[after - 1] if closed else lines[after]
 
 
 def _front_matter(content: str) -> dict[str, Any]:

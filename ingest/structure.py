@@ -215,7 +215,10 @@ def _boilerplate_first_occurrence(
     first: dict[str, int] = {}
     result: dict[int, int] = {}
     for i, key in enumerate(keys):
-        if i in exempt or not (i in substantial or key in chrome):
+        # One word repeated across the corpus is a label ("Note" over an admonition), part of
+        # the passage it heads; page furniture says more than that.
+        furniture = key in chrome and len(_words(key)) > 1
+        if i in exempt or not (i in substantial or furniture):
             continue
         first.setdefault(key, i)
         result[i] = first[key]

@@ -124,6 +124,22 @@ def continues(text: str, sentence: Sentence, following: Sentence) -> bool:
     return gap.count("\n") <= 1 and not _BLOCK_OPENING.match(text, following.start)
 
 
+# Words that open a sentence leaning on the one before it: a contrast, a consequence, a pronoun
+# for what was just said ("However, for some use cases ... it may be preferable to set a shorter
+# limit" says little without "By default searches shorter than 3 chars ... are ignored").
+_LEANS_BACK = re.compile(
+    r"(?:however|but|therefore|thus|hence|so|this|that|these|those|it|they|such|also|otherwise|instead|then"
+    r"|alternatively|additionally|furthermore|moreover|consequently|in addition|in that case|as a result)\b",
+    re.IGNORECASE,
+)
+
+
+def leans_back(text: str, previous: Sentence, sentence: Sentence) -> bool:
+    """Whether `sentence` refers back to `previous`, the sentence before it in the same paragraph,
+    so that the answer starts there."""
+    return bool(_LEANS_BACK.match(text, sentence.start)) and continues(text, previous, sentence)
+
+
 def _normalise_text(text: str) -> str:
     return " ".join(text.split()).casefold()
 
@@ -287,12 +303,13 @@ class Retriever:
         combined = dense + self.settings.lexical_weight * lexical
         best = int(np.argmax(combined))
         sentence = self.index.sentences[ids[best]]
-        if best + 1 < len(ids):
-            following = self.index.sentences[ids[best + 1]]
-            text = self.index.documents[sentence.doc_id].text
-            if continues(text, sentence, following):
-                return Sentence(sentence.doc_id, sentence.start, following.end)
-        return sentence
+        text = self.index.documents[sentence.doc_id].text
+        start, end = sentence.start, sentence.end
+        if best > 0 and leans_back(text, self.index.sentences[ids[best - 1]], sentence):
+            start = self.index.sentences[ids[best - 1]].start
+        if best + 1 < len(ids) and continues(text, sentence, self.index.sentences[ids[best + 1]]):
+            end = self.index.sentences[ids[best + 1]].end
+        return sentence if (start, end) == (sentence.start, sentence.end) else Sentence(sentence.doc_id, start, end)
 
     def answer(
         self,

@@ -286,3 +286,17 @@ def test_a_file_is_parsed_again_only_when_its_bytes_or_path_change(
     first.write_text("# Title\n\nAnother paragraph.\n", encoding="utf-8")
     assert "Another" in read_file(first).text
     assert parsed_paths == ["a.md", "b.md", "a.md"]
+
+
+def test_a_myst_directive_is_its_body_without_the_fence_lines() -> None:
+    text = (
+        "Intro.\n\n```{note}\nUse quotes in the shell.\nReally.\n```\n\n```{versionadded} 8.0\n```\n\n"
+        "````{tab} Linux\n```console\n$ ls\n```\n````\n\n```{warning}\nAn unclosed one.\n"
+    )
+    segments, _, _ = markdown_segments(text)
+    assert [(s.kind, text[s.start : s.end]) for s in segments] == [
+        (SegmentKind.PARAGRAPH, "Intro."),
+        (SegmentKind.PARAGRAPH, "Use quotes in the shell.\nReally."),
+        (SegmentKind.PARAGRAPH, "```console\n$ ls\n```"),
+        (SegmentKind.PARAGRAPH, "An unclosed one."),
+    ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from ingest.chunking import ChunkerSettings, chunk_document_with_sentences
 from ingest.documents import Document
+from ingest.readers import markdown_segments
 from ingest.structure import Block, BlockKind, parse_blocks, speaker_name, split_spans
 
 INTERVIEW = """An opening paragraph that sets the scene. It has two sentences.
@@ -192,3 +194,22 @@ def test_article_speakers(article: Document) -> None:
     }
     for start, speaker in expected.items():
         assert block_at(blocks, start).speaker == speaker, start
+
+
+def test_corpus_chrome_is_furniture_but_a_one_word_label_is_content() -> None:
+    """A block repeated across the corpus is page furniture, indexed once; a single word
+    repeated so ("Note" over an admonition) labels the text it heads and stays in its passage."""
+    text = "Intro paragraph.\n\nNote\n\nThe note's own text.\n\nBack to top of page\n\nMore text here.\n"
+    segments, _, _ = markdown_segments(text)
+    blocks = parse_blocks(text, segments, frozenset({"note", "back to top of page"}))
+    kinds = {b.text: b.kind for b in blocks}
+    assert kinds["Note"] is BlockKind.BODY
+    assert kinds["Back to top of page"] is BlockKind.BOILERPLATE
+
+
+def test_a_one_word_label_does_not_split_its_passage() -> None:
+    text = "Install it with pip first.\n\nNote\n\nOn Windows, prefix the command with python -m.\n"
+    segments, _, _ = markdown_segments(text)
+    document = Document(doc_id="d", title="D", source="d.md", text=text, format="markdown", segments=segments)
+    _, chunks, _ = chunk_document_with_sentences(document, ChunkerSettings(), frozenset({"note"}))
+    assert [c.text for c in chunks] == [text.strip()]
