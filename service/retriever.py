@@ -305,10 +305,11 @@ class Retriever:
         sentence = self.index.sentences[ids[best]]
         text = self.index.documents[sentence.doc_id].text
         start, end = sentence.start, sentence.end
-        if best > 0 and leans_back(text, self.index.sentences[ids[best - 1]], sentence):
-            start = self.index.sentences[ids[best - 1]].start
+        # At most two sentences: the one that continues it, else the one it leans back on.
         if best + 1 < len(ids) and continues(text, sentence, self.index.sentences[ids[best + 1]]):
             end = self.index.sentences[ids[best + 1]].end
+        elif best > 0 and leans_back(text, self.index.sentences[ids[best - 1]], sentence):
+            start = self.index.sentences[ids[best - 1]].start
         return sentence if (start, end) == (sentence.start, sentence.end) else Sentence(sentence.doc_id, start, end)
 
     def answer(
