@@ -97,9 +97,37 @@ def link_or_copy(source: str | Path, target: str | Path) -> None:
         shutil.copy2(source, target)
 
 
-def library_versions() -> dict[str, str]:
+# What turns files into documents, passages and sentences besides this package's own code: a new
+# release of any of them may read the same file differently.
+PARSING_LIBRARIES = (
+    "markdown-it-py",
+    "mdit-py-plugins",
+    "trafilatura",
+    "markdownify",
+    "lxml",
+    "pypdf",
+    "pysbd",
+    "bm25s",
+    "PyStemmer",
+)
+
+
+def builder_fingerprint() -> dict[str, Any]:
+    """What built an index besides its corpus and settings: a digest of the ingest package's own
+    files (code and data) and the versions of the parsing libraries. An index built by other
+    code may split, segment or skip the same files differently, so `--if-stale` rebuilds it
+    (its embeddings come from the cache, so only changed texts are embedded again)."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".txt", ".json")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return {"ingest_code_sha256": digest.hexdigest(), "libraries": library_versions(PARSING_LIBRARIES)}
+
+
+def library_versions(names: tuple[str, ...] = TRACKED_LIBRARIES) -> dict[str, str]:
     versions = {}
-    for name in TRACKED_LIBRARIES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -236,6 +264,7 @@ def write_index(target: Path, content: IndexContent, manifest_fields: dict[str, 
             },
             "artifacts": artifacts,
             "libraries": library_versions(),
+            "built_by": builder_fingerprint(),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         (build_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")

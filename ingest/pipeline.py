@@ -17,7 +17,7 @@ from ingest.embedding_cache import CacheIdentity, EmbeddingCache, cache_dir
 from ingest.engines import Engine, LocalEngine
 from ingest.engines import Progress as Progress
 from ingest.errors import CiteqaError
-from ingest.index_store import IndexContent, ingest_lock, remove_stale_builds, verify_index, write_index
+from ingest.index_store import IndexContent, builder_fingerprint, ingest_lock, remove_stale_builds, verify_index, write_index
 from ingest.stages import chunks_from, document_from_dict
 from ingest.structure import chrome_keys
 
@@ -66,10 +66,13 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 
 def index_is_current(index_dir: Path, corpus_dir: Path, settings: IngestSettings, model_sha256: str) -> bool:
     """True when the index verifies and was built from this corpus, with these settings and model,
-    and (when it has one) holds the query encoder this code would export: an index from before
-    the int8 query encoder is rebuilt, with its embeddings from the cache."""
+    by this ingest code and parsing libraries, and (when it has one) holds the query encoder this
+    code would export: an index from before the int8 query encoder, or from a release that
+    parses differently, is rebuilt, with its embeddings from the cache."""
     try:
         manifest = verify_index(index_dir, model_sha256)
+        if manifest.get("built_by") != builder_fingerprint():
+            return False
         if settings.onnx_encoder:
             from ingest.onnx_model import exported_encoder_entry
 

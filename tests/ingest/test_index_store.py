@@ -92,6 +92,42 @@ def test_if_stale_detects_current_and_changed(fake_index: Path, tmp_path: Path) 
     assert not index_is_current(fake_index, changed, IngestSettings(), sha)
 
 
+def test_if_stale_rebuilds_what_other_ingest_code_built(fake_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index from a release that parses differently is not current, though its corpus,
+    settings and model are the same."""
+    import ingest.index_store as index_store
+    import ingest.pipeline as pipeline
+
+    sha = FakeEmbedder.weights_sha256
+    built_by = json.loads((fake_index / "manifest.json").read_text(encoding="utf-8"))["built_by"]
+    assert built_by == index_store.builder_fingerprint()
+    assert len(built_by["ingest_code_sha256"]) == 64 and "markdown-it-py" in built_by["libraries"]
+    other_code = {**built_by, "ingest_code_sha256": "0" * 64}
+    monkeypatch.setattr(pipeline, "builder_fingerprint", lambda: other_code)
+    assert not index_is_current(fake_index, CORPUS, IngestSettings(), sha)
+    other_parser = {**built_by, "libraries": {**built_by["libraries"], "trafilatura": "0.0.1"}}
+    monkeypatch.setattr(pipeline, "builder_fingerprint", lambda: other_parser)
+    assert not index_is_current(fake_index, CORPUS, IngestSettings(), sha)
+    monkeypatch.setattr(pipeline, "builder_fingerprint", lambda: built_by)
+    assert index_is_current(fake_index, CORPUS, IngestSettings(), sha)
+
+
+def test_ingest_code_digest_covers_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digest changes when any file of the ingest package does (read here from a copy)."""
+    import ingest
+    import ingest.index_store as index_store
+
+    package = Path(ingest.__file__).resolve().parent
+    copy = tmp_path / "ingest"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(index_store, "__file__", str(copy / "index_store.py"))
+    first = index_store.builder_fingerprint()["ingest_code_sha256"]
+    assert first == index_store.builder_fingerprint()["ingest_code_sha256"]
+    with (copy / "sentences.py").open("a", encoding="utf-8") as handle:
+        handle.write("# a change\n")
+    assert index_store.builder_fingerprint()["ingest_code_sha256"] != first
+
+
 def test_missing_index(tmp_path: Path) -> None:
     with pytest.raises(IndexNotFound, match="not found"):
         verify_index(tmp_path / "nope")
