@@ -125,11 +125,17 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def markdown_segments(text: str) -> tuple[list[Segment], str | None, dict[str, Any]]:
+def markdown_segments(
+    text: str, parse_text: str | None = None
+) -> tuple[list[Segment], str | None, dict[str, Any]]:
     """Block segments of a CommonMark/GFM text from markdown-it's source line maps. Front
     matter, HTML blocks (comments included) and link reference definitions produce no
-    segment, so they are never indexed; the text itself stays the source, offsets exact."""
-    tokens = _markdown_parser().parse(text)
+    segment, so they are never indexed; the text itself stays the source, offsets exact.
+    `parse_text`, where given, is what markdown-it reads instead: a copy of `text` of the same
+    length with some markup neutralised, so the segments still slice `text`."""
+    if parse_text is not None and len(parse_text) != len(text):
+        raise ValueError("parse_text must be as long as text")
+    tokens = _markdown_parser().parse(text if parse_text is None else parse_text)
     lines = _line_starts(text)
     segments: list[Segment] = []
     front: dict[str, Any] = {}
@@ -342,6 +348,24 @@ def _keeps_structure(markdown: str, root: Any) -> bool:
     return 2 * kept_headings >= headings and 2 * kept_blocks >= blocks
 
 
+# trafilatura writes inline code that the page broke over lines as a fence opened after the
+# sentence's words ("Run ```\nmkdocs\n--version\n```\n to check"). The closing marker then
+# starts a line, so CommonMark opens a fence there and every fence after it in the page swaps
+# code and prose. A marker that follows words on its line cannot open a fence.
+_FENCE_AFTER_WORDS = re.compile(r"(?m)(?<=\S)[ \t]*(```)[ \t]*\n(?:(?! {0,3}```).*\n){0,20}? {0,3}(```)")
+
+
+def unfenced_inline_code(text: str) -> str:
+    """A copy of `text` (same length) for parsing only: the markers of a fence opened after a
+    sentence's words, and of the line that closes it, are plain characters, so the code stays
+    in its sentence's paragraph and the page's later fences pair as written."""
+    chars = list(text)
+    for match in _FENCE_AFTER_WORDS.finditer(text):
+        for group in (1, 2):
+            chars[match.start(group) : match.end(group)] = "'" * (match.end(group) - match.start(group))
+    return "".join(chars)
+
+
 def read_html(raw: bytes, path: Path) -> Parsed:
     """The page's main content as Markdown: that text is the document's text, and its structure
     is read like any Markdown. trafilatura finds the content among the page's furniture. On a
@@ -363,7 +387,7 @@ def read_html(raw: bytes, path: Path) -> Parsed:
     if root is not None and not _keeps_structure(markdown, _without_furniture(root)):
         markdown = _structured_markdown(root)
     text = unicodedata.normalize("NFC", markdown)
-    segments, first_heading, _ = markdown_segments(text)
+    segments, first_heading, _ = markdown_segments(text, unfenced_inline_code(text))
     return Parsed(text, "html", segments, title or first_heading)
 
 

@@ -124,6 +124,34 @@ def test_html_main_content_is_the_document_text(tmp_path: Path) -> None:
     assert document.text[cname.start : cname.end] == cname.text
 
 
+def test_inline_code_broken_over_lines_does_not_swap_code_and_prose(tmp_path: Path) -> None:
+    """trafilatura writes `<code>mkdocs\n--version</code>` inside a sentence as a fence opened after
+    its words; the fence that closes it starts a line. Read as written, CommonMark would open a
+    fence there, and every later code block and paragraph of the page would swap places."""
+    page = """<html><head><title>Install</title></head><body><main><h1>Installing</h1>
+    <p>You now have the <code>mkdocs</code> command. Run <code>mkdocs
+--version</code> to check that everything worked okay.</p>
+    <pre><code>$ mkdocs --version
+mkdocs, version 1.2.0
+</code></pre>
+    <p>If you would like manpages installed for MkDocs, the click-man tool can generate them for you. Run:</p>
+    <pre><code>pip install click-man
+click-man --target path/to/man/pages mkdocs
+</code></pre>
+    <p>See the click-man documentation for why pip does not install manpages.</p></main></body></html>"""
+    (tmp_path / "install.html").write_text(page, encoding="utf-8")
+    document = load_document(tmp_path / "install.html", tmp_path)
+    assert "Run ```\nmkdocs\n--version\n```" in document.text  # the case this guards, as written
+    kinds = {document.text[s.start : s.end].split("\n")[0]: s.kind for s in document.segments}
+    assert kinds["```"] == SegmentKind.CODE
+    prose = [document.text[s.start : s.end] for s in document.segments if s.kind == SegmentKind.PARAGRAPH]
+    assert any(p.startswith("You now have") and p.endswith("worked okay.") for p in prose)
+    assert any(p.startswith("If you would like manpages") for p in prose)
+    assert any(p.startswith("See the click-man documentation") for p in prose)
+    code = [document.text[s.start : s.end] for s in document.segments if s.kind == SegmentKind.CODE]
+    assert [c.split("\n")[1] for c in code] == ["$ mkdocs --version", "pip install click-man"]
+
+
 DOCBOOK_PAGE = """<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">
 <html xmlns="http://www.w3.org/1999/xhtml"><head><title>Chapter 1. Tutorials</title>
