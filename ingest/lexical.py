@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,27 @@ def impact_order(indptr: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> tu
     return np.ascontiguousarray(rows[order]), np.ascontiguousarray(scores[order])
 
 
+def query_coverage(
+    tokens: list[str], document_frequency: Callable[[str], int], texts: int, weighted: bool = True
+) -> float:
+    """How much of a query the corpus speaks of: the mean of two shares of the query's content
+    words that occur in the indexed texts, one counting every word once, the other weighting
+    each by its BM25 idf (a word the corpus never uses weighs most). An off-topic question
+    shares the corpus's common words ("use", "set", "how") and lacks its distinctive ones, which
+    the weighted share sees; the plain share keeps one unusual word of an answerable question
+    ("redeploy") from sinking it. `weighted=False`: the plain share alone (indexes calibrated
+    before the weighted share, whose threshold is on that scale)."""
+    if not tokens:
+        return 0.0
+    frequencies = [document_frequency(t) for t in tokens]
+    if not weighted:
+        return sum(df > 0 for df in frequencies) / len(tokens)
+    idf = [math.log(1 + (texts - df + 0.5) / (df + 0.5)) for df in frequencies]
+    plain = sum(df > 0 for df in frequencies) / len(tokens)
+    weighted = sum(w for w, df in zip(idf, frequencies, strict=True) if df > 0) / sum(idf)
+    return (plain + weighted) / 2
+
+
 class LexicalIndex:
     def __init__(self, model: Any, impacts: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self._model = model
@@ -124,9 +147,17 @@ class LexicalIndex:
             )
         return cls(model, impacts)
 
-    def coverage(self, tokens: list[str]) -> float:
-        """Share of the query's content words that occur anywhere in the indexed texts."""
-        return sum(t in self._vocab for t in tokens) / len(tokens) if tokens else 0.0
+    def document_frequency(self, token: str) -> int:
+        """How many indexed texts hold the token (its column's postings)."""
+        column = self._vocab.get(token)
+        if column is None:
+            return 0
+        indptr = self._model.scores["indptr"]
+        return int(indptr[column + 1] - indptr[column])
+
+    def coverage(self, tokens: list[str], weighted: bool = True) -> float:
+        """How much of the query the indexed texts speak of (`query_coverage`)."""
+        return query_coverage(tokens, self.document_frequency, self.size, weighted)
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every indexed text for the query's tokens (zeros when none is known).

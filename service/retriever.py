@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest.calibration import COVERAGE
 from ingest.calibration import confidence as answer_confidence
 from ingest.chunking import Chunk, Sentence
 from ingest.documents import Document
@@ -150,6 +151,8 @@ class Retriever:
         self.embedder = embedder
         stored = index.manifest.get("retrieval") or {}
         self.settings = settings or RetrievalSettings(**stored)
+        # An index calibrated before the idf-weighted coverage keeps the plain share its threshold is on.
+        self._weighted_coverage = (index.manifest.get("calibration") or {}).get("coverage") == COVERAGE
         self._rankers: dict[str, Callable[[Signals], dict[int, float]]] = {
             "hybrid": self._hybrid,
             "dense": lambda s: s.dense,
@@ -202,7 +205,7 @@ class Retriever:
         if len(best):
             signals.lexical_top = top = float(bm25[0])
             signals.lexical = {int(i): float(s / top) for i, s in zip(best, bm25, strict=True)}
-        signals.coverage = index.lexical.coverage(signals.tokens)
+        signals.coverage = index.lexical.coverage(signals.tokens, weighted=self._weighted_coverage)
         return signals
 
     def _hybrid(self, signals: Signals) -> dict[int, float]:

@@ -198,3 +198,31 @@ def test_common_words_scored_from_dense_columns_equal_the_full_array() -> None:
 def _zipf(count: int) -> np.ndarray:
     weights: np.ndarray = 1.0 / np.arange(1, count + 1) ** 1.1
     return weights / float(weights.sum())
+
+
+def test_coverage_weighs_the_words_the_corpus_lacks_by_their_rarity(lexical: LexicalIndex) -> None:
+    """The plain share counts every query word once; the weighted one gives a word the corpus
+    lacks the largest idf, so a question that shares only a common word scores lower than one
+    that shares a distinctive word, though both share one word of two."""
+    common = tokenize(["tower sourdough"])[0]  # "tower" is in 5 of 8 texts
+    distinctive = tokenize(["relevant sourdough"])[0]  # "relev" is in 1 of 8
+    assert lexical.coverage(common, weighted=False) == lexical.coverage(distinctive, weighted=False) == 0.5
+    assert lexical.coverage(common) < lexical.coverage(distinctive) < 0.5
+    assert lexical.coverage(tokenize(["Moscow tower"])[0]) == 1.0
+    assert lexical.coverage(tokenize(["sourdough bread"])[0]) == 0.0
+    assert lexical.coverage([]) == 0.0
+
+
+def test_calibration_and_service_measure_coverage_alike(lexical: LexicalIndex) -> None:
+    """Ingest calibrates its threshold with document frequencies counted from the texts; the
+    service reads them from the BM25 index: the same numbers, or the threshold means nothing."""
+    from collections import Counter
+
+    from ingest.lexical import query_coverage
+
+    frequency = Counter(t for tokens in tokenize(TEXTS) for t in set(tokens))
+    for query in [*QUERIES, "tower sourdough", "relevant gas Syria bread"]:
+        tokens = tokenize([query])[0]
+        assert query_coverage(tokens, lambda t: frequency[t], len(TEXTS)) == lexical.coverage(tokens)
+        for token in tokens:
+            assert lexical.document_frequency(token) == frequency[token]

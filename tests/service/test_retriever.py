@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -255,3 +256,16 @@ def test_query_path_never_scores_the_whole_corpus(retriever: Retriever, monkeypa
         assert [h.chunk for h in retriever.search(question, 5)] == expected[question]
         for mode in retriever.modes:
             retriever.search(question, 5, mode, filters=Filters(doc_ids=frozenset([doc_id])))
+
+
+def test_an_index_calibrated_on_the_plain_share_keeps_it(retriever: Retriever) -> None:
+    """The threshold is on the scale of the coverage it was calibrated with: an index whose
+    calibration does not name the weighted coverage is served the plain share."""
+    question = "Moscow tower sourdough bread"
+    current = retriever.signals(question).coverage
+    assert retriever.index.manifest["calibration"]["coverage"] == retriever_module.COVERAGE
+    manifest = {**retriever.index.manifest, "calibration": {"threshold": 0.5}}
+    older = Retriever(dataclasses.replace(retriever.index, manifest=manifest), retriever.embedder)
+    plain = older.signals(question).coverage
+    tokens = tokenize([question])[0]
+    assert plain == retriever.index.lexical.coverage(tokens, weighted=False) and plain != current
