@@ -84,12 +84,12 @@ def query_coverage(
     if not tokens:
         return 0.0
     frequencies = [document_frequency(t) for t in tokens]
-    if not weighted:
-        return sum(df > 0 for df in frequencies) / len(tokens)
-    idf = [math.log(1 + (texts - df + 0.5) / (df + 0.5)) for df in frequencies]
     plain = sum(df > 0 for df in frequencies) / len(tokens)
-    weighted = sum(w for w, df in zip(idf, frequencies, strict=True) if df > 0) / sum(idf)
-    return (plain + weighted) / 2
+    if not weighted:
+        return plain
+    idf = [math.log(1 + (texts - df + 0.5) / (df + 0.5)) for df in frequencies]
+    share = sum(w for w, df in zip(idf, frequencies, strict=True) if df > 0) / sum(idf)
+    return (plain + share) / 2
 
 
 class LexicalIndex:

@@ -17,7 +17,14 @@ from ingest.embedding_cache import CacheIdentity, EmbeddingCache, cache_dir
 from ingest.engines import Engine, LocalEngine
 from ingest.engines import Progress as Progress
 from ingest.errors import CiteqaError
-from ingest.index_store import IndexContent, builder_fingerprint, ingest_lock, remove_stale_builds, verify_index, write_index
+from ingest.index_store import (
+    IndexContent,
+    builder_fingerprint,
+    ingest_lock,
+    remove_stale_builds,
+    verify_index,
+    write_index,
+)
 from ingest.stages import chunks_from, document_from_dict
 from ingest.structure import chrome_keys
 

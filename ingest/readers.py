@@ -8,6 +8,7 @@ format they are looking at.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import hashlib
 import io
@@ -125,9 +126,7 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def markdown_segments(
-    text: str, parse_text: str | None = None
-) -> tuple[list[Segment], str | None, dict[str, Any]]:
+def markdown_segments(text: str, parse_text: str | None = None) -> tuple[list[Segment], str | None, dict[str, Any]]:
     """Block segments of a CommonMark/GFM text from markdown-it's source line maps. Front
     matter, HTML blocks (comments included) and link reference definitions produce no
     segment, so they are never indexed; the text itself stays the source, offsets exact.
@@ -398,10 +397,18 @@ TOC_LINE = re.compile(r"(?:\.\s?){3,}\s*\d+$")
 PAGE_NUMBER = re.compile(r"^(?:page\s+)?[\divxlc]+(?:\s*(?:/|of)\s*\d+)?$", re.I)
 
 
+GLUED_WORDS = re.compile(r"[a-z]{30,}")  # words run together: a justified line whose spaces the PDF does not encode
+
+
 def _is_numbered_heading(line: str) -> bool:
-    """'3.4. /boot : Static files', 'Chapter 2. The Filesystem'; not a table-of-contents line."""
+    """'3.4. /boot : Static files', 'Chapter 2. The Filesystem'; not a table-of-contents line,
+    nor a line that ends a clause (a footnote, a list item) or runs its words together."""
     return (
-        bool(NUMBERED_HEADING.match(line)) and len(line) <= 100 and line[-1] not in ".,;" and not TOC_LINE.search(line)
+        bool(NUMBERED_HEADING.match(line))
+        and len(line) <= 100
+        and line[-1] not in ".,;:"
+        and not TOC_LINE.search(line)
+        and not GLUED_WORDS.search(line)
     )
 
 
@@ -432,49 +439,174 @@ def _pdf_lines(page: str, offset: int) -> list[tuple[int, int]]:
     return spans
 
 
-PAGE_NUMBER_AT_EDGE = re.compile(r"^(\d{1,4})\s+\S|\S\s+(\d{1,4})$")
+LEADING_NUMBER = re.compile(r"^(\d{1,4})\s+\S")
+TRAILING_NUMBER = re.compile(r"\S\s+(\d{1,4})$")
+
+
+# How many lines at the top and at the foot of a page may be its running head or foot.
+EDGE_LINES = 2
+
+
+def _edge_lines(lines: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The lines that may be a page's running head or foot: its first and last EDGE_LINES."""
+    return lines if len(lines) <= 2 * EDGE_LINES else [*lines[:EDGE_LINES], *lines[-EDGE_LINES:]]
 
 
 def _heads_with_page_numbers(text: str, page_lines: list[list[tuple[int, int]]]) -> set[tuple[int, int]]:
-    """Top lines that carry the page's printed number at one end ("Chapter 2: Library Functions
-    7"): their words change with the chapter, but the number keeps step with the page. They are
-    the top lines whose number minus the page's index is the same on many pages."""
+    """Head or foot lines that carry the page's printed number at one end ("Chapter 2: Library
+    Functions 7", "34 Chapter 5. Managing Packages"): their words change with the chapter, but
+    the number keeps step with the page. They are the edge lines whose number minus the page's
+    index is the same on many pages."""
     by_offset: dict[int, list[tuple[int, int]]] = {}
     for index, lines in enumerate(page_lines):
-        for a, b in lines[:2]:
+        foot = set(lines[max(1, len(lines) - EDGE_LINES) :])
+        for a, b in _edge_lines(lines):
             line = text[a:b]
-            match = PAGE_NUMBER_AT_EDGE.search(line)
-            # "2 Library Functions" opening a page is a numbered heading, not a page number
-            if match and not (match[1] and _is_numbered_heading(line)):
-                by_offset.setdefault(int(match[1] or match[2]) - index, []).append((a, b))
+            numbers = set()
+            # "2 Library Functions" opening a page is a numbered heading, not a page number; a
+            # page does not end with its own heading ("34 Chapter 5. Managing Packages" is a foot)
+            if (leading := LEADING_NUMBER.search(line)) and ((a, b) in foot or not _is_numbered_heading(line)):
+                numbers.add(int(leading[1]))
+            if trailing := TRAILING_NUMBER.search(line):  # "1 Scope 3": the section's number, then the page's
+                numbers.add(int(trailing[1]))
+            for number in numbers:
+                by_offset.setdefault(number - index, []).append((a, b))
     most = max(by_offset.values(), key=len, default=[])
     return set(most) if len(most) >= max(3, len(page_lines) // 5) else set()
+
+
+TOC_RUN = 3  # consecutive lines ending in page numbers that make a table of contents
+
+
+def _contents_lines(text: str, page_lines: list[list[tuple[int, int]]]) -> set[tuple[int, int]]:
+    """Lines of a table of contents without dot leaders ("5.2 Recording changes in the package
+    30"): runs of at least TOC_RUN consecutive lines, some of them numbered headings, that end in
+    page numbers that never fall and stay within the document. Read as headings, the last entry
+    of the contents would head every section of the document."""
+    found: set[tuple[int, int]] = set()
+    run: list[tuple[int, int]] = []
+    numbers: list[int] = []
+
+    def close() -> None:
+        if len(run) >= TOC_RUN and any(_is_numbered_heading(text[a:b]) for a, b in run):
+            found.update(run)
+        run.clear()
+        numbers.clear()
+
+    for lines in page_lines:
+        for a, b in lines:
+            line = text[a:b]
+            match = TRAILING_NUMBER.search(line) or TOC_LINE.search(line)
+            number = int(re.sub(r"\D", "", match.group(0)[-4:]) or 0) if match else None
+            if number is None or number > len(page_lines) + 50 or (numbers and number < numbers[-1]):
+                close()
+                if number is None or number > len(page_lines) + 50:
+                    continue
+            run.append((a, b))
+            numbers.append(number)
+    close()
+    return found
+
+
+def _heading_number(line: str) -> tuple[int, ...] | None:
+    """The place of a numbered heading in the document's numbering: "Chapter 3." (3,), "3.7.1
+    /etc/opt" (3, 7, 1), "Appendix B" after every chapter; None for a Part, which restarts it."""
+    if match := re.match(r"(?:Chapter|Section)\s+(\d+)", line):
+        return (int(match[1]),)
+    if match := re.match(r"Appendix\s+([A-Z])\b", line):
+        return (10_000 + ord(match[1]),)
+    if match := re.match(r"\d+(?:\.\d+)*", line):
+        return tuple(int(n) for n in match[0].split("."))
+    return None
+
+
+def _increasing(numbers: list[tuple[int, ...]]) -> set[int]:
+    """Positions of a longest strictly increasing run (not necessarily contiguous) of `numbers`."""
+    tails: list[tuple[int, ...]] = []  # the least last number of an increasing run of each length
+    tail_at: list[int] = []
+    previous = [-1] * len(numbers)
+    for position, number in enumerate(numbers):
+        length = bisect.bisect_left(tails, number)
+        if length == len(tails):
+            tails.append(number)
+            tail_at.append(position)
+        else:
+            tails[length] = number
+            tail_at[length] = position
+        previous[position] = tail_at[length - 1] if length else -1
+    kept: set[int] = set()
+    position = tail_at[-1] if tail_at else -1
+    while position >= 0:
+        kept.add(position)
+        position = previous[position]
+    return kept
+
+
+def _true_headings(text: str, candidates: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The numbered-heading lines that are headings: a document's headings number upwards
+    (2.3, 2.3.1, 2.4, 3.1), so the longest run of candidates whose numbers increase, between
+    Part headings; a footnote ("3 ITS is shorthand for...") or a numbered list item ("2. Put
+    the list address in the Maintainer field") breaks the order and is text. Where that run
+    keeps fewer than half of a stretch's candidates, its numbering is not one sequence, and
+    every candidate stays a heading."""
+    kept: set[tuple[int, int]] = set()
+    stretch: list[tuple[tuple[int, int], tuple[int, ...]]] = []
+
+    def close() -> None:
+        run = _increasing([number for _, number in stretch])
+        keep_all = 2 * len(run) < len(stretch)
+        kept.update(line for i, (line, _) in enumerate(stretch) if keep_all or i in run)
+        stretch.clear()
+
+    for a, b in candidates:
+        number = _heading_number(text[a:b])
+        if number is None:
+            close()
+            kept.add((a, b))
+        else:
+            stretch.append(((a, b), number))
+    close()
+    return kept
 
 
 def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
     """Lines grouped into paragraphs: a paragraph ends at a line that ends a sentence and is
     clearly shorter than the page's full lines, or before a numbered heading. Lines that open
-    many pages alike (running heads) and bare page numbers are chrome."""
+    or close many pages alike (running heads and feet), head or foot lines that carry the page
+    number, and bare page numbers are chrome."""
     bounds = [*pages, len(text)]
     page_lines = [_pdf_lines(text[bounds[p] : bounds[p + 1]], bounds[p]) for p in range(len(pages))]
-    heads = Counter(text[a:b] for lines in page_lines for a, b in lines[:2])
+    heads = Counter(text[a:b] for lines in page_lines for a, b in set(_edge_lines(lines)))
     running = {head for head, count in heads.items() if count >= max(3, len(pages) // 5)}
     numbered = _heads_with_page_numbers(text, page_lines)
+    contents = _contents_lines(text, page_lines)
+    edges = {line for lines in page_lines for line in _edge_lines(lines)}
+    chrome = {
+        (a, b)
+        for lines in page_lines
+        for a, b in lines
+        if (a, b) in contents
+        or ((a, b) in edges and (text[a:b] in running or PAGE_NUMBER.match(text[a:b]) or (a, b) in numbered))
+    }
+    headings = _true_headings(
+        text,
+        [
+            line
+            for lines in page_lines
+            for line in lines
+            if line not in chrome and _is_numbered_heading(text[slice(*line)])
+        ],
+    )
     segments: list[Segment] = []
     for lines in page_lines:
         full = max((b - a for a, b in lines), default=0)
         paragraph: tuple[int, int] | None = None
-        for number, (a, b) in enumerate(lines):
+        for a, b in lines:
             line = text[a:b]
-            if number < 2 and (line in running or PAGE_NUMBER.match(line) or (a, b) in numbered):
+            if (a, b) in chrome:
                 segments.append(Segment(a, b, SegmentKind.CHROME))
                 continue
-            if (
-                NUMBERED_HEADING.match(line)
-                and len(line) <= 100
-                and line[-1] not in ".,;"
-                and not TOC_LINE.search(line)
-            ):
+            if (a, b) in headings:
                 if paragraph:
                     segments.append(Segment(*paragraph, SegmentKind.PARAGRAPH))
                     paragraph = None

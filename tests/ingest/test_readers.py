@@ -142,6 +142,7 @@ click-man --target path/to/man/pages mkdocs
     (tmp_path / "install.html").write_text(page, encoding="utf-8")
     document = load_document(tmp_path / "install.html", tmp_path)
     assert "Run ```\nmkdocs\n--version\n```" in document.text  # the case this guards, as written
+    assert document.segments is not None
     kinds = {document.text[s.start : s.end].split("\n")[0]: s.kind for s in document.segments}
     assert kinds["```"] == SegmentKind.CODE
     prose = [document.text[s.start : s.end] for s in document.segments if s.kind == SegmentKind.PARAGRAPH]
@@ -289,6 +290,58 @@ def test_running_heads_that_carry_the_page_number_are_chrome() -> None:
     # A short line of a PDF is not a heading of its own (the plain-text rule is for .txt files).
     since = next(b for b in parse_blocks(text, segments) if b.text.startswith("Since: 2.0.0"))
     assert since.section == "3 Converting from libidn" and since.indexed
+
+
+def _pdf_text(pages: list[str]) -> tuple[str, tuple[int, ...]]:
+    starts, position = [], 0
+    for page in pages:
+        starts.append(position)
+        position += len(page) + 2
+    return "\n\n".join(pages), tuple(starts)
+
+
+def test_feet_contents_and_footnotes_of_a_sphinx_manual_are_not_headings() -> None:
+    """A Sphinx (LaTeX) manual: the title runs at the head of every page, the page number and
+    chapter or section at its foot ("34 Chapter 5. Managing Packages", "5.6. Uploading 33"),
+    the contents have no dot leaders, and footnotes and numbered list items start with a
+    number. Read as headings, each would be the section of the passages after it."""
+    body = "The upload queue accepts packages signed by a key in the keyring of the project today.\n"
+    pages = [
+        "Developer's Reference, Release 1.0\nContents\n1 Scope of This Document 3\n2 Applying 5\n"
+        "2.1 Getting started 5\n3 Managing Packages 7\n3.1 New packages 7\n3.2 Uploading a package 8\n",
+        "Developer's Reference, Release 1.0\n1 Scope of This Document\n" + body * 3 + "1 Scope of This Document 3\n",
+        "Developer's Reference, Release 1.0\n" + body * 3 + "4 Chapter 1. Scope of This Document\n",
+        "Developer's Reference, Release 1.0\n2 Applying\n2.1 Getting started\n" + body * 2 + "2.1. Getting started 5\n",
+        "Developer's Reference, Release 1.0\n"
+        + body
+        + "2. Put the team's list address in the Maintainer field\n"
+        + body
+        + "6 Chapter 2. Applying\n",
+        "Developer's Reference, Release 1.0\n3 Managing Packages\n3.1 New packages\n"
+        + body * 2
+        + "1 ITS is shorthand for Intend to Salvage\n3.1. New packages 7\n",
+        "Developer's Reference, Release 1.0\n3.2 Uploading a package\n" + body * 3 + "8 Chapter 3. Managing Packages\n",
+    ]
+    text, starts = _pdf_text(pages)
+    segments = pdf_segments(text, starts)
+    headings = [text[s.start : s.end] for s in segments if s.kind is SegmentKind.HEADING]
+    assert headings == [
+        "1 Scope of This Document",
+        "2 Applying",
+        "2.1 Getting started",
+        "3 Managing Packages",
+        "3.1 New packages",
+        "3.2 Uploading a package",
+    ]
+    chrome = {text[s.start : s.end] for s in segments if s.kind is SegmentKind.CHROME}
+    assert {"4 Chapter 1. Scope of This Document", "8 Chapter 3. Managing Packages", "3.1. New packages 7"} <= chrome
+    assert {"1 Scope of This Document 3", "2.1 Getting started 5", "3.2 Uploading a package 8"} <= chrome  # contents
+    blocks = [b for b in parse_blocks(text, segments) if b.indexed]
+    footnote = next(b for b in blocks if "ITS is shorthand" in b.text)
+    item = next(b for b in blocks if "team's list address" in b.text)
+    assert footnote.section == "3 Managing Packages › 3.1 New packages"
+    assert item.section == "2 Applying › 2.1 Getting started"
+    assert all(text[b.start : b.end] == b.text for b in blocks)
 
 
 def test_a_file_is_parsed_again_only_when_its_bytes_or_path_change(

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingest import calibration
 from ingest.chunking import Sentence
 from ingest.index_store import load_index
 from ingest.lexical import tokenize
@@ -263,7 +264,7 @@ def test_an_index_calibrated_on_the_plain_share_keeps_it(retriever: Retriever) -
     calibration does not name the weighted coverage is served the plain share."""
     question = "Moscow tower sourdough bread"
     current = retriever.signals(question).coverage
-    assert retriever.index.manifest["calibration"]["coverage"] == retriever_module.COVERAGE
+    assert retriever.index.manifest["calibration"]["coverage"] == calibration.COVERAGE
     manifest = {**retriever.index.manifest, "calibration": {"threshold": 0.5}}
     older = Retriever(dataclasses.replace(retriever.index, manifest=manifest), retriever.embedder)
     plain = older.signals(question).coverage
