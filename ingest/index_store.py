@@ -105,7 +105,7 @@ PARSING_LIBRARIES = (
     "trafilatura",
     "markdownify",
     "lxml",
-    "pypdf",
+    "pypdfium2",
     "pysbd",
     "bm25s",
     "PyStemmer",

@@ -11,9 +11,9 @@ from __future__ import annotations
 import bisect
 import codecs
 import hashlib
-import io
 import logging
 import re
+import threading
 import unicodedata
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -412,20 +412,42 @@ def _is_numbered_heading(line: str) -> bool:
     )
 
 
-def _pdf_pages(raw: bytes, path: Path) -> tuple[list[str], str | None]:
-    import pypdf
-    from pypdf.errors import PdfReadError
+# PDFium is not thread-safe: one document at a time in a process.
+_PDFIUM = threading.Lock()
 
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+def _pdf_page_text(page: Any) -> str:
+    """A page's text as PDFium reads it (spaces where the layout puts them, which a justified
+    LaTeX line often does not encode as characters), lines ending in '\\n'. PDFium joins a word
+    hyphenated at a line's end, with U+FFFE where the hyphen and line break were: they are
+    restored, so the text has the page's lines as printed."""
+    textpage = page.get_textpage()
     try:
-        reader = pypdf.PdfReader(io.BytesIO(raw))
-        if reader.is_encrypted:
-            raise CorpusError(f"{path}: encrypted PDF")
-        pages = [unicodedata.normalize("NFC", page.extract_text() or "") for page in reader.pages]
-        title = reader.metadata.title if reader.metadata else None
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise CorpusError(f"{path}: unreadable PDF ({exc})") from exc
-    return [p.replace("\x00", "") for p in pages], title if isinstance(title, str) and title.strip() else None
+        text = textpage.get_text_range()
+    finally:
+        textpage.close()
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufffe", "-\n").replace("\x00", "")
+    return unicodedata.normalize("NFC", text)
+
+
+def _pdf_pages(raw: bytes, path: Path) -> tuple[list[str], str | None]:
+    import pypdfium2 as pdfium
+
+    with _PDFIUM:
+        try:
+            document = pdfium.PdfDocument(raw)
+        except pdfium.PdfiumError as exc:
+            if "password" in str(exc).lower():
+                raise CorpusError(f"{path}: encrypted PDF (it needs a password to open)") from exc
+            raise CorpusError(f"{path}: unreadable PDF ({exc})") from exc
+        try:
+            pages = [_pdf_page_text(document[number]) for number in range(len(document))]
+            title = document.get_metadata_dict().get("Title")
+        except pdfium.PdfiumError as exc:
+            raise CorpusError(f"{path}: unreadable PDF ({exc})") from exc
+        finally:
+            document.close()
+    return pages, title.strip() if isinstance(title, str) and title.strip() else None
 
 
 def _pdf_lines(page: str, offset: int) -> list[tuple[int, int]]:

@@ -41,10 +41,27 @@ def test_hash_is_stable_and_sensitive(tmp_path: Path) -> None:
     assert corpus_hash(load_corpus(tmp_path)) != first
 
 
+def _pdf(encrypt: bool = False) -> bytes:
+    """A one-page PDF without text (a scan has none either), or one that needs a password."""
+    import io
+
+    import pypdf
+
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    if encrypt:
+        writer.encrypt("secret", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
         ("x.txt", b"\xff\xfe bad", "not valid UTF-8"),
+        ("scan.pdf", _pdf(), "no extractable text"),
+        ("locked.pdf", _pdf(encrypt=True), "encrypted PDF"),
         ("x.txt", b"   \n", "empty"),
         ("x.md", b"ok\x00\x01", "binary"),
         ("x.pdf", b"%PDF-1.4 truncated nonsense", "PDF"),
