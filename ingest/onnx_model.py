@@ -33,10 +33,6 @@ LONE_AFTER_QUIET_S = 0.05
 MAX_LENGTH = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
-# What one more run of the model costs, in padded tokens: a run reads all the weights (about
-# 1.8 ms on this 2-core machine, batch of one) and each token costs about 0.11 ms more, so a
-# batch is split by length only where that saves more than about 16 padded tokens a run.
-RUN_COST_TOKENS = 16
 
 
 def encoder_config() -> dict[str, Any]:
@@ -119,25 +115,6 @@ def quantize_for_queries(model: Path, out: Path) -> None:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
-
-
-def length_groups(lengths: np.ndarray, run_cost: float) -> list[np.ndarray]:
-    """Indices of a batch cut into runs of similar length, shortest first, that minimise the
-    padded tokens encoded plus `run_cost` for each run. A run's texts are contiguous in length
-    order, so the best cut is found exactly by dynamic programming over that order."""
-    order = np.argsort(lengths, kind="stable")
-    ordered = [int(n) for n in lengths[order]]
-    best = [0.0] * (len(ordered) + 1)  # best[j]: cost of encoding the j shortest texts
-    start = [0] * (len(ordered) + 1)  # where the last run of that best cut starts
-    for end in range(1, len(ordered) + 1):
-        longest = ordered[end - 1]
-        best[end], start[end] = min((best[i] + run_cost + (end - i) * longest, i) for i in range(end))
-    groups = []
-    end = len(ordered)
-    while end > 0:
-        groups.append(order[start[end] : end])
-        end = start[end]
-    return groups[::-1]
 
 
 class OnnxEmbedder:
@@ -228,11 +205,17 @@ class OnnxEmbedder:
 
 
 class BatchingEmbedder:
-    """Encodes concurrent queries together: callers wait while one encoder thread runs
-    whatever has queued as one batch; nothing waits for a batch to fill. A lone caller (nobody
+    """Encodes concurrent queries on one encoder thread: callers wait while it runs whatever has
+    queued, one query after another; nothing waits for a batch to fill. A lone caller (nobody
     else encoding or waiting) instead encodes its own query on a second session whose threads
     spin between calls: fastest for one client, and idle, so not spinning, under load, where
-    spinning would take CPU from everything else (both measured by `citeqa bench`)."""
+    spinning would take CPU from everything else (both measured by `citeqa bench`).
+
+    Each query is a model run of its own, never padded into a batch with others: the int8
+    query encoder quantizes its activations with one scale per run, so a query encoded beside
+    others came out different (cosine 0.988-0.998 with itself alone) and the same question
+    could rank passages differently under load. One run a query costs no more (1.68 ms a query
+    against 1.80 in batches of 16, one thread, this machine)."""
 
     def __init__(self, batch_encoder: OnnxEmbedder, lone_encoder: OnnxEmbedder, max_batch: int = 32) -> None:
         self._encoder = batch_encoder
@@ -290,17 +273,6 @@ class BatchingEmbedder:
             with self._ready:
                 self._callers -= 1
 
-    def _encode_by_length(self, texts: list[str]) -> np.ndarray:
-        """Tokenize the batch once, then encode it in the groups of similar length that
-        `length_groups` picks: less work on padding, at the price of a run per group."""
-        ids, mask = self._encoder.tokenize(texts)
-        lengths = mask.sum(axis=1)
-        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for group in length_groups(lengths, RUN_COST_TOKENS):
-            width = int(lengths[group].max())
-            vectors[group] = self._encoder.encode_tokens(ids[group, :width], mask[group, :width])
-        return vectors
-
     def _run(self) -> None:
         while True:
             with self._ready:
@@ -308,12 +280,13 @@ class BatchingEmbedder:
                     self._ready.wait()
                 batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
                 self._busy = True
+            results: list[np.ndarray | BaseException] = []
             try:
-                vectors = self._encode_by_length([text for text, _ in batch])
-            except Exception as exc:  # every waiting caller gets the error, the thread lives on
-                for _, future in batch:
-                    future.set_exception(exc)
-                continue
+                for text, _ in batch:
+                    try:
+                        results.append(self._encoder.embed_documents([text])[0])
+                    except Exception as exc:  # that caller gets the error; the thread lives on
+                        results.append(exc)
             finally:
                 with self._ready:
                     self._busy = False
@@ -321,7 +294,10 @@ class BatchingEmbedder:
                     self._ready.notify_all()
             self.batches += 1
             self.encoded += len(batch)
-            for (text, future), vector in zip(batch, vectors, strict=True):
-                vector.setflags(write=False)
-                self._encoder.remember(text, vector)
-                future.set_result(vector)
+            for (text, future), result in zip(batch, results, strict=True):
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                    continue
+                result.setflags(write=False)
+                self._encoder.remember(text, result)
+                future.set_result(result)

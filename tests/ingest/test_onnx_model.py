@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -66,19 +67,54 @@ def test_a_query_encoder_outside_the_checksummed_files_is_refused(real_index: Pa
         open_retriever(copy, None, MODEL_SHA256)
 
 
-def test_batched_queries_equal_single_ones(onnx: OnnxEmbedder, real_index: Path) -> None:
+def test_a_query_is_encoded_the_same_whatever_is_encoded_beside_it(real_index: Path) -> None:
+    """The served int8 encoder quantizes activations with one scale per model run: a question
+    must not come out differently because other questions arrived with it (it did when they
+    were padded into one batch: cosine 0.988 with itself alone), nor on the lone caller's
+    session, which runs on more threads."""
     questions = [q.question for q in load_questions()][:40]
-    batching = BatchingEmbedder(encoder(real_index), encoder(real_index))
+    alone = encoder(real_index)
+    lone_session = OnnxEmbedder(real_index / "encoder", MODEL_SHA256, threads=2, model_file=QUERY_FILE, cache_size=0)
+    batching = BatchingEmbedder(encoder(real_index), lone_session)
     with ThreadPoolExecutor(16) as pool:
-        batched = list(pool.map(batching.embed_query, questions))
-    for question, vector in zip(questions, batched, strict=True):
-        np.testing.assert_allclose(vector, onnx.embed_query(question), atol=1e-5)
+        served = list(pool.map(batching.embed_query, questions))
+    for question, vector in zip(questions, served, strict=True):
+        np.testing.assert_allclose(vector, alone.embed_documents([question])[0], atol=1e-6)
     assert batching.encoded + batching.lone == len(questions)
-    assert batching.batches >= 1 and batching.encoded > batching.batches  # some queries shared a batch
+    assert batching.batches >= 1 and batching.encoded > batching.batches  # some queries queued together
+    for question, vector in list(zip(questions, served, strict=True))[:5]:  # the lone caller's session, two threads
+        np.testing.assert_allclose(lone_session.embed_documents([question])[0], vector, atol=1e-6)
+
+
+def test_an_encoding_error_reaches_its_caller_and_the_encoder_lives_on(real_index: Path) -> None:
+    batch, lone = encoder(real_index), encoder(real_index)
+    batching = BatchingEmbedder(batch, lone)
+    for session in (batch, lone):
+        real = session.embed_documents
+
+        def failing(texts: list[str], real: Any = real) -> np.ndarray:
+            if texts[0].startswith("boom"):
+                raise RuntimeError("encoder failed")
+            vectors: np.ndarray = real(texts)
+            return vectors
+
+        session.embed_documents = failing  # type: ignore[method-assign]
+    questions = [f"boom {n}" if n % 4 == 0 else f"question {n}" for n in range(32)]
+    with ThreadPoolExecutor(16) as pool:
+        futures = {q: pool.submit(batching.embed_query, q) for q in questions}
+    for question, future in futures.items():
+        if question.startswith("boom"):
+            with pytest.raises(RuntimeError, match="encoder failed"):
+                future.result()
+        else:
+            assert future.result().shape == (batch.dimension,)
+    assert batching.batches >= 1  # the encoder thread met errors, and answers again:
+    assert batching.embed_query("still alive?").shape == (batch.dimension,)
 
 
 def encoder(index: Path) -> OnnxEmbedder:
-    return OnnxEmbedder(index / "encoder", MODEL_SHA256, threads=1, cache_size=0)
+    """An encoder as the service's batch thread has it: the int8 query file, one thread."""
+    return OnnxEmbedder(index / "encoder", MODEL_SHA256, threads=1, model_file=QUERY_FILE, cache_size=0)
 
 
 def test_a_lone_query_is_encoded_by_its_caller(real_index: Path) -> None:
