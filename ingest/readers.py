@@ -564,13 +564,17 @@ def _increasing(numbers: list[tuple[int, ...]]) -> set[int]:
     return kept
 
 
-def _true_headings(text: str, candidates: list[tuple[int, int]]) -> set[tuple[int, int]]:
+def _true_headings(
+    text: str, candidates: list[tuple[int, int]], numbers: dict[tuple[int, int], tuple[int, ...]] | None = None
+) -> set[tuple[int, int]]:
     """The numbered-heading lines that are headings: a document's headings number upwards
     (2.3, 2.3.1, 2.4, 3.1), so the longest run of candidates whose numbers increase, between
     Part headings; a footnote ("3 ITS is shorthand for...") or a numbered list item ("2. Put
     the list address in the Maintainer field") breaks the order and is text. Where that run
     keeps fewer than half of a stretch's candidates, its numbering is not one sequence, and
-    every candidate stays a heading."""
+    every candidate stays a heading. `numbers` gives the number of a candidate whose text does
+    not start with it (a chapter opener spells it out)."""
+    numbers = numbers or {}
     kept: set[tuple[int, int]] = set()
     stretch: list[tuple[tuple[int, int], tuple[int, ...]]] = []
 
@@ -581,7 +585,7 @@ def _true_headings(text: str, candidates: list[tuple[int, int]]) -> set[tuple[in
         stretch.clear()
 
     for a, b in candidates:
-        number = _heading_number(text[a:b])
+        number = _heading_number(text[a:b]) if (a, b) not in numbers else numbers[(a, b)]
         if number is None:
             close()
             kept.add((a, b))
@@ -589,6 +593,56 @@ def _true_headings(text: str, candidates: list[tuple[int, int]]) -> set[tuple[in
             stretch.append(((a, b), number))
     close()
     return kept
+
+
+_NUMBER_WORDS = {
+    word: n
+    for n, word in enumerate(
+        [
+            *("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"),
+            *("TEN", "ELEVEN", "TWELVE", "THIRTEEN", "FOURTEEN", "FIFTEEN", "SIXTEEN", "SEVENTEEN"),
+            *("EIGHTEEN", "NINETEEN"),
+        ]
+    )
+}
+_TENS = {"TWENTY": 20, "THIRTY": 30, "FORTY": 40, "FIFTY": 50}
+
+
+def _number_word(word: str) -> int | None:
+    """'FIVE' 5, 'TWENTYONE' or 'TWENTY-ONE' 21, '7' 7: how a chapter opener spells its number."""
+    word = word.strip().upper().replace("-", "").replace(" ", "")
+    if word.isdigit():
+        return int(word)
+    if word in _NUMBER_WORDS:
+        return _NUMBER_WORDS[word]
+    for tens, value in _TENS.items():
+        if word.startswith(tens) and (word == tens or word[len(tens) :] in _NUMBER_WORDS):
+            return value + _NUMBER_WORDS.get(word[len(tens) :], 0)
+    return None
+
+
+def _chapter_openers(
+    text: str, page_lines: list[list[tuple[int, int]]], chrome: set[tuple[int, int]]
+) -> dict[tuple[int, int], tuple[int, str, int]]:
+    """Chapter openers that a Sphinx (LaTeX) manual sets on three lines at the top of a page,
+    'CHAPTER' / 'FIVE' / 'CONTROL FILES AND THEIR FIELDS': the opener's first line, mapped to
+    where its title line ends, its heading name ('Chapter 5. CONTROL FILES AND THEIR FIELDS')
+    and its number."""
+    openers: dict[tuple[int, int], tuple[int, str, int]] = {}
+    for lines in page_lines:
+        content = [line for line in lines if line not in chrome]
+        for i, line in enumerate(content[:3]):
+            word = text[slice(*line)].strip()
+            if word not in ("CHAPTER", "APPENDIX") or i + 2 >= len(content):
+                continue
+            number = _number_word(text[slice(*content[i + 1])])
+            title = text[slice(*content[i + 2])].strip()
+            if number is None or not title or title.upper() != title or not re.search(r"[A-Z]", title):
+                continue
+            name = f"{word.capitalize()} {number}. " + " ".join(title.split())
+            openers[line] = (content[i + 2][1], name, number)
+            break
+    return openers
 
 
 def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
@@ -610,23 +664,35 @@ def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
         if (a, b) in contents
         or ((a, b) in edges and (text[a:b] in running or PAGE_NUMBER.match(text[a:b]) or (a, b) in numbered))
     }
+    openers = _chapter_openers(text, page_lines, chrome)
     headings = _true_headings(
         text,
         [
             line
             for lines in page_lines
             for line in lines
-            if line not in chrome and _is_numbered_heading(text[slice(*line)])
+            if line in openers or (line not in chrome and _is_numbered_heading(text[slice(*line)]))
         ],
+        {line: (number,) for line, (_, _, number) in openers.items()},
     )
     segments: list[Segment] = []
     for lines in page_lines:
         full = max((b - a for a, b in lines), default=0)
         paragraph: tuple[int, int] | None = None
+        opened_to = -1  # the end of a chapter opener's title: its lines are the heading
         for a, b in lines:
             line = text[a:b]
+            if b <= opened_to:
+                continue
             if (a, b) in chrome:
                 segments.append(Segment(a, b, SegmentKind.CHROME))
+                continue
+            if (a, b) in openers:
+                if paragraph:
+                    segments.append(Segment(*paragraph, SegmentKind.PARAGRAPH))
+                    paragraph = None
+                opened_to, name, _ = openers[(a, b)]
+                segments.append(Segment(a, opened_to, SegmentKind.HEADING, 1, name))
                 continue
             if (a, b) in headings:
                 if paragraph:

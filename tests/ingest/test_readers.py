@@ -388,6 +388,34 @@ def test_feet_contents_and_footnotes_of_a_sphinx_manual_are_not_headings() -> No
     assert all(text[b.start : b.end] == b.text for b in blocks)
 
 
+def test_a_sphinx_chapter_opener_is_the_chapter_heading() -> None:
+    """Sphinx (LaTeX) opens a chapter on a new page with 'CHAPTER' / 'TWENTYONE' / its title in
+    capitals: one heading of level 1, numbered for the order of the sections under it."""
+    body = "Maintainer scripts are called by dpkg in a fixed order during every installation.\n"
+    pages = [
+        "Policy Manual, Release 4.6\nCHAPTER\nTWENTY\nCHANGES PROCESS\n20.1 Introduction\n" + body * 3,
+        "Policy Manual, Release 4.6\n" + body + "1 A footnote that opens with its mark\n",
+        "Policy Manual, Release 4.6\nCHAPTER\nTWENTYONE\nMAINTAINER SCRIPT FLOWCHARTS\n" + body,
+        "Policy Manual, Release 4.6\n21.1 Installing\n" + body * 2 + "The word CHAPTER\nalone is prose.\n",
+    ]
+    text, starts = _pdf_text(pages)
+    segments = pdf_segments(text, starts)
+    headings = [(s.level, s.name) for s in segments if s.kind is SegmentKind.HEADING]
+    assert headings == [
+        (1, "Chapter 20. CHANGES PROCESS"),
+        (2, "20.1 Introduction"),
+        (1, "Chapter 21. MAINTAINER SCRIPT FLOWCHARTS"),
+        (2, "21.1 Installing"),
+    ]
+    opener = next(s for s in segments if s.name == "Chapter 21. MAINTAINER SCRIPT FLOWCHARTS")
+    assert text[opener.start : opener.end] == "CHAPTER\nTWENTYONE\nMAINTAINER SCRIPT FLOWCHARTS"
+    blocks = [b for b in parse_blocks(text, segments) if b.indexed]
+    assert next(b for b in blocks if "footnote" in b.text).section == "Chapter 20. CHANGES PROCESS › 20.1 Introduction"
+    assert next(b for b in blocks if "alone is prose" in b.text).section == (
+        "Chapter 21. MAINTAINER SCRIPT FLOWCHARTS › 21.1 Installing"
+    )
+
+
 def test_a_file_is_parsed_again_only_when_its_bytes_or_path_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
