@@ -40,6 +40,12 @@ SUITE = [
         "MkDocs 1.4.2 docs (HTML)",
     ),
     EvalCorpus(
+        "devref-pdf",
+        EVAL_DIR / "corpora/devref-pdf",
+        EVAL_DIR / "questions/devref-pdf.jsonl",
+        "Debian Developer's Reference 12.18 (PDF, Sphinx)",
+    ),
+    EvalCorpus(
         "debian-reference-html",
         EVAL_DIR / "corpora/debian-reference-html",
         EVAL_DIR / "questions/debian-reference-html.jsonl",
