@@ -37,7 +37,7 @@ class RetrievalSettings:
 
     dense_weight: float = 0.5
     sentence_weight: float = 0.4
-    lexical_weight: float = 0.1
+    lexical_weight: float = 0.12
     answerable_threshold: float = 0.24  # replaced at ingest by the index's own calibration
 
 

@@ -21,24 +21,24 @@ CORPORA = ["pip-docs", "mkdocs-html", "devref-pdf", "debian-reference-html", "fh
 # Set from `citeqa eval --suite` when these floors were written, less a small margin (see the
 # README's table); raising them is welcome, lowering them is not.
 # Measured (hybrid): pip-docs R@5 0.909, MRR@10 0.860 (LangChain 0.717), answer@1 0.545, off-topic
-# 6/6, answerable flagged 0/44; mkdocs-html 0.864, 0.710 (0.534), 0.477, 6/6, 0/44; devref-pdf
-# 0.841, 0.728 (0.563), 0.523, 6/6, 1/44;
-# debian-reference-html (held out) 1.000, 0.928 (0.777), 0.636, 6/6, 2/44; fhs-pdf (held out)
-# 0.955, 0.812 (0.739), 0.614, 6/6, 4/44. The issue's bar (answer@1 0.50, MRR 0.15 above
-# LangChain) is not met everywhere yet: pip's MRR margin, MkDocs answer@1, the FHS's MRR margin.
+# 6/6, answerable flagged 0/44; mkdocs-html 0.864, 0.721 (0.534), 0.477, 6/6, 0/44; devref-pdf
+# 0.841, 0.757 (0.563), 0.568, 6/6, 1/44; debian-reference-html (held out) 1.000, 0.928 (0.777),
+# 0.636, 6/6, 2/44; fhs-pdf (held out) 0.955, 0.827 (0.739), 0.614, 6/6, 4/44. The issue's bar
+# (answer@1 0.50, MRR 0.15 above LangChain) is not met everywhere yet: pip's MRR margin, MkDocs
+# answer@1, the FHS's MRR margin.
 FLOORS: dict[str, dict[str, float]] = {
     "pip-docs": {"recall@5": 0.88, "mrr@10": 0.83, "answer_hit@1": 0.51, "no_answer_recall": 0.83},
-    "mkdocs-html": {"recall@5": 0.86, "mrr@10": 0.68, "answer_hit@1": 0.45, "no_answer_recall": 0.83},
-    "devref-pdf": {"recall@5": 0.80, "mrr@10": 0.70, "answer_hit@1": 0.48, "no_answer_recall": 0.83},
+    "mkdocs-html": {"recall@5": 0.86, "mrr@10": 0.69, "answer_hit@1": 0.45, "no_answer_recall": 0.83},
+    "devref-pdf": {"recall@5": 0.80, "mrr@10": 0.72, "answer_hit@1": 0.52, "no_answer_recall": 0.83},
     "debian-reference-html": {"recall@5": 0.95, "mrr@10": 0.90, "answer_hit@1": 0.60, "no_answer_recall": 0.83},
-    "fhs-pdf": {"recall@5": 0.90, "mrr@10": 0.80, "answer_hit@1": 0.58, "no_answer_recall": 0.83},
+    "fhs-pdf": {"recall@5": 0.90, "mrr@10": 0.81, "answer_hit@1": 0.58, "no_answer_recall": 0.83},
 }
 MRR_MARGIN_OVER_LANGCHAIN = {
     "pip-docs": 0.10,
     "mkdocs-html": 0.12,
     "devref-pdf": 0.12,
     "debian-reference-html": 0.12,
-    "fhs-pdf": 0.06,
+    "fhs-pdf": 0.07,
 }
 # The issue's limit: at most 10% of answerable questions flagged, on every corpus.
 WRONGLY_FLAGGED_CEILING = {
