@@ -402,8 +402,9 @@ def open_retriever(
         if f"{encoder['dir']}/{query_file}" not in index.manifest.get("artifacts", {}):
             raise IndexCorrupt(f"{index_dir}: the query encoder {query_file!r} is not a checksummed file of the index")
         if batch_queries:
-            # Batches run when requests are in flight, every core busy with them: one thread
-            # each (at 16 clients on 2 cores, 557 against 476 req/s with two, interleaved rounds).
+            # Queued queries are encoded while requests are in flight, every core busy with them:
+            # one thread (at 16 clients on 2 cores, 557 against 476 req/s with two, interleaved
+            # rounds, measured when queued queries were still padded into one batch).
             # A lone query gets `encoder_threads`, spinning, for the latency of one client.
             onnx = OnnxEmbedder(folder, index.model_sha256, batch_encoder_threads, query_file)
             lone = OnnxEmbedder(folder, index.model_sha256, encoder_threads, query_file, cache_size=0, spin=True)

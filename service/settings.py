@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     max_running: int = Field(16, ge=1, description="Searches run at once (worker threads).")
     encoder_threads: int = Field(2, ge=1, description="ONNX Runtime threads encoding a lone query.")
     batch_encoder_threads: int = Field(
-        1, ge=1, description="ONNX Runtime threads encoding a batch of concurrent queries (busy cores: one)."
+        1, ge=1, description="ONNX Runtime threads of the encoder thread for concurrent queries (busy cores: one)."
     )
     max_waiting: int = Field(64, ge=0, description="Searches queued beyond those; more are refused with 503.")
     request_timeout_s: float = Field(10.0, gt=0, description="A search not done by then is answered 504.")
