@@ -27,9 +27,12 @@ class Document:
     format: str = "text"
     pages: tuple[int, ...] = ()  # offset where each page starts, for formats with pages
     segments: list[Segment] | None = field(default=None, compare=False, repr=False)  # parsing only, not stored
+    # Where the typesetter hyphenated a word at a line's end (PDF): parsing only, not stored.
+    soft_hyphens: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pages", tuple(self.pages))
+        object.__setattr__(self, "soft_hyphens", tuple(self.soft_hyphens))
 
     def page_span(self, start: int, end: int) -> tuple[int, int] | None:
         """First and last page (1-based) of text[start:end], for paged documents."""
@@ -38,6 +41,24 @@ class Document:
         first = bisect.bisect_right(self.pages, start)
         last = bisect.bisect_right(self.pages, max(start, end - 1))
         return first, last
+
+    def reading(self, start: int, end: int) -> str:
+        """text[start:end] as it reads: a word the typesetter hyphenated at a line's end is one
+        word again ('reintro-\\nducing' reads 'reintroducing'). What is embedded and searched;
+        citations keep the text as printed."""
+        first = bisect.bisect_left(self.soft_hyphens, start)
+        last = bisect.bisect_left(self.soft_hyphens, end)
+        if first == last:
+            return self.text[start:end]
+        parts = []
+        position = start
+        for hyphen in self.soft_hyphens[first:last]:
+            parts.append(self.text[position:hyphen])
+            position = hyphen + 1
+            while position < end and self.text[position].isspace():
+                position += 1
+        parts.append(self.text[position:end])
+        return "".join(parts)
 
     @property
     def sha256(self) -> str:
@@ -96,6 +117,7 @@ def load_document(path: Path, corpus_dir: Path) -> Document:
         format=parsed.fmt,
         pages=parsed.pages,
         segments=parsed.segments,
+        soft_hyphens=parsed.soft_hyphens,
     )
 
 

@@ -58,7 +58,8 @@ class IndexContent:
     chunk_vectors: np.ndarray
     sentences: list[Sentence]
     sentence_vectors: np.ndarray
-    lexical_texts: list[str]
+    lexical_texts: list[str]  # what BM25 reads of each passage (its context and words as they read)
+    sentence_texts: list[str]  # and of each sentence
     encoder_dir: Path | None = None  # an exported query encoder, copied in as encoder/
 
 
@@ -237,10 +238,7 @@ def write_index(target: Path, content: IndexContent, manifest_fields: dict[str, 
         _write_jsonl(build_dir / DOCUMENTS_FILE, [{**d.metadata(), "text": d.text} for d in content.documents])
         # Passages are searched for a top-k (impact-ordered postings); sentences only scored.
         LexicalIndex.build(content.lexical_texts).with_impact_order().save(build_dir / LEXICAL_DIR)
-        texts = {d.doc_id: d.text for d in content.documents}
-        LexicalIndex.build([texts[s.doc_id][s.start : s.end] for s in content.sentences]).save(
-            build_dir / SENTENCE_LEXICAL_DIR
-        )
+        LexicalIndex.build(content.sentence_texts).save(build_dir / SENTENCE_LEXICAL_DIR)
         artifacts = {
             name: {"sha256": file_sha256(build_dir / name), "bytes": (build_dir / name).stat().st_size}
             for name in _artifact_files(build_dir)

@@ -178,7 +178,7 @@ def build_index(
                 retrieval = RetrievalSettings(answerable_threshold=calibration["threshold"])
             digest = corpus_hash(documents)
             content = IndexContent(
-                documents, chunks, chunk_vectors, sentences, sentence_vectors, chunk_texts, encoder_dir
+                documents, chunks, chunk_vectors, sentences, sentence_vectors, chunk_texts, sentence_texts, encoder_dir
             )
             manifest_fields = {
                 "model": {

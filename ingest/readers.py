@@ -52,6 +52,9 @@ class Parsed:
     title: str | None = None
     pages: tuple[int, ...] = ()  # offset where each page starts (PDF)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Offsets of hyphens the typesetter added to break a word at a line's end (PDF): the text
+    # keeps them as printed; what is embedded and searched reads the word whole.
+    soft_hyphens: tuple[int, ...] = ()
 
 
 def decode_utf8(raw: bytes, path: Path) -> str:
@@ -416,21 +419,29 @@ def _is_numbered_heading(line: str) -> bool:
 _PDFIUM = threading.Lock()
 
 
-def _pdf_page_text(page: Any) -> str:
+def _pdf_page_text(page: Any) -> tuple[str, list[int]]:
     """A page's text as PDFium reads it (spaces where the layout puts them, which a justified
-    LaTeX line often does not encode as characters), lines ending in '\\n'. PDFium joins a word
-    hyphenated at a line's end, with U+FFFE where the hyphen and line break were: they are
-    restored, so the text has the page's lines as printed."""
+    LaTeX line often does not encode as characters), lines ending in '\\n', and where the
+    typesetter's hyphens are. PDFium joins a word hyphenated at a line's end, with U+FFFE where
+    the hyphen and line break were: they are restored, so the text has the page's lines as
+    printed, and their places kept."""
     textpage = page.get_textpage()
     try:
         text = textpage.get_text_range()
     finally:
         textpage.close()
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\ufffe", "-\n").replace("\x00", "")
-    return unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", ""))
+    parts = text.split("\ufffe")
+    soft: list[int] = []
+    position = 0
+    for part in parts[:-1]:
+        position += len(part)
+        soft.append(position)
+        position += 2
+    return "-\n".join(parts), soft
 
 
-def _pdf_pages(raw: bytes, path: Path) -> tuple[list[str], str | None]:
+def _pdf_pages(raw: bytes, path: Path) -> tuple[list[tuple[str, list[int]]], str | None]:
     import pypdfium2 as pdfium
 
     with _PDFIUM:
@@ -645,11 +656,13 @@ def _chapter_openers(
     return openers
 
 
-def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
+def pdf_segments(text: str, pages: tuple[int, ...], soft_hyphens: frozenset[int] = frozenset()) -> list[Segment]:
     """Lines grouped into paragraphs: a paragraph ends at a line that ends a sentence and is
     clearly shorter than the page's full lines, or before a numbered heading. Lines that open
     or close many pages alike (running heads and feet), head or foot lines that carry the page
-    number, and bare page numbers are chrome."""
+    number, and bare page numbers are chrome. A heading that ends in a hyphen goes on over the
+    next line ('5.9 Moving, ..., and reintro-' / 'ducing packages'); its name reads the word
+    whole where the hyphen is the typesetter's (`soft_hyphens`)."""
     bounds = [*pages, len(text)]
     page_lines = [_pdf_lines(text[bounds[p] : bounds[p + 1]], bounds[p]) for p in range(len(pages))]
     heads = Counter(text[a:b] for lines in page_lines for a, b in set(_edge_lines(lines)))
@@ -679,8 +692,8 @@ def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
     for lines in page_lines:
         full = max((b - a for a, b in lines), default=0)
         paragraph: tuple[int, int] | None = None
-        opened_to = -1  # the end of a chapter opener's title: its lines are the heading
-        for a, b in lines:
+        opened_to = -1  # the end of a heading set on more than one line: its lines are the heading
+        for number, (a, b) in enumerate(lines):
             line = text[a:b]
             if b <= opened_to:
                 continue
@@ -700,6 +713,11 @@ def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
                     paragraph = None
                 name = re.sub(r"\s+", " ", line)
                 level = 1 if line.startswith(("Chapter", "Appendix", "Part")) else line.split()[0].count(".") + 1
+                following = lines[number + 1] if number + 1 < len(lines) else None
+                if line.endswith("-") and following and following not in chrome and following not in headings:
+                    rest = re.sub(r"\s+", " ", text[slice(*following)])
+                    name = (name[:-1] if b - 1 in soft_hyphens else name) + rest
+                    opened_to = b = following[1]
                 segments.append(Segment(a, b, SegmentKind.HEADING, level, name))
                 continue
             paragraph = (paragraph[0], b) if paragraph else (a, b)
@@ -711,19 +729,49 @@ def pdf_segments(text: str, pages: tuple[int, ...]) -> list[Segment]:
     return segments
 
 
+def _typeset_hyphens(text: str, candidates: list[int]) -> tuple[int, ...]:
+    """Of the line-end hyphens PDFium takes for the typesetter's, those that are: PDFium marks
+    every hyphen that ends a line, 'stable-' / 'backports' and 'Non-' / 'Maintainer' too. A
+    hyphen belongs to the words when the document writes them hyphenated elsewhere more often
+    than as one word, or, never written either way, when the next word is capitalised."""
+    lowered = text.lower()
+    counts: dict[str, int] = {}
+
+    def count(form: str) -> int:
+        if form not in counts:
+            counts[form] = len(re.findall(rf"(?<![\w-]){re.escape(form)}(?![\w-])", lowered))
+        return counts[form]
+
+    kept = []
+    for hyphen in candidates:
+        before = re.search(r"\w+$", text[max(0, hyphen - 60) : hyphen])
+        after = re.match(r"\s*(\w+)", text[hyphen + 1 : hyphen + 60])
+        if before and after:
+            first, second = before.group(), after.group(1)
+            joined, hyphenated = count((first + second).lower()), count(f"{first}-{second}".lower())
+            if hyphenated > joined or (hyphenated == joined == 0 and second[0].isupper()):
+                continue
+        kept.append(hyphen)
+    return tuple(kept)
+
+
 def read_pdf(raw: bytes, path: Path) -> Parsed:
     pages, title = _pdf_pages(raw, path)
     starts: list[int] = []
     parts: list[str] = []
+    soft: list[int] = []
     position = 0
-    for page in pages:
+    for page, hyphens in pages:
         starts.append(position)
         parts.append(page)
+        soft.extend(position + h for h in hyphens)
         position += len(page) + 2
     text = "\n\n".join(parts)
     if not text.strip():
         raise CorpusError(f"{path}: no extractable text (a scanned or image-only PDF?)")
-    return Parsed(text, "pdf", pdf_segments(text, tuple(starts)), title, tuple(starts))
+    typeset = _typeset_hyphens(text, soft)
+    segments = pdf_segments(text, tuple(starts), frozenset(typeset))
+    return Parsed(text, "pdf", segments, title, tuple(starts), soft_hyphens=typeset)
 
 
 Reader = Callable[[bytes, Path], Parsed]

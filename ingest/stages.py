@@ -19,7 +19,8 @@ from ingest.structure import typed_spans
 
 def document_to_dict(document: Document) -> dict[str, Any]:
     segments = None if document.segments is None else [asdict(s) for s in document.segments]
-    return {**document.metadata(), "text": document.text, "segments": segments}
+    soft_hyphens = list(document.soft_hyphens)
+    return {**document.metadata(), "text": document.text, "segments": segments, "soft_hyphens": soft_hyphens}
 
 
 def document_from_dict(data: dict[str, Any]) -> Document:
@@ -51,9 +52,12 @@ def chunk_parsed(document: dict[str, Any], settings: dict[str, Any], chrome: lis
         "chunks": [asdict(c) for c in chunks],
         "sentences": [asdict(s) for s in sentences],
         "chunk_texts": [
-            with_context(c.text, doc, c.section, c.speaker) if settings["embed_context"] else c.text for c in chunks
+            with_context(doc.reading(c.start, c.end), doc, c.section, c.speaker)
+            if settings["embed_context"]
+            else doc.reading(c.start, c.end)
+            for c in chunks
         ],
-        "sentence_texts": [doc.text[s.start : s.end] for s in sentences],
+        "sentence_texts": [doc.reading(s.start, s.end) for s in sentences],
     }
 
 

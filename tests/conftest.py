@@ -183,3 +183,43 @@ def start_server(index: Path, timeout: float = 90, **env: str) -> Iterator[Serve
 @pytest.fixture(scope="session")
 def server(real_index: Path) -> Iterator[Server]:
     yield from start_server(real_index)
+
+
+def write_justified_pdf(path: Path) -> None:
+    """A one-page PDF set as pdfTeX sets it: a justified line whose words are placed by kerning
+    offsets, no space characters, then words hyphenated at the lines' ends ('dis-' / 'tribution'
+    the typesetter's hyphen; 'Non-' / 'Maintainer' and 'stable-' / 'backports' the words' own)."""
+    import pypdf
+    from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NumberObject
+
+    writer = pypdf.PdfWriter()
+    page = writer.add_blank_page(width=400, height=200)
+    # pdfTeX's fonts give the unused code 32 a glyph width (here 500): the gaps between words,
+    # narrower than that, were read as no space at all (Debian's developers-reference: 16% of
+    # its lines ran their words together that way, its policy manual's half).
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Times-Roman"),
+            NameObject("/FirstChar"): NumberObject(32),
+            NameObject("/LastChar"): NumberObject(122),
+            NameObject("/Widths"): ArrayObject([NumberObject(500)] * 91),
+        }
+    )
+    page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})}
+    )
+    stream = DecodedStreamObject()
+    # Words placed by kerning offsets (TJ) as pdfTeX sets a tight justified line, no space
+    # characters; then a word hyphenated over two lines.
+    stream.set_data(
+        b"BT /F1 12 Tf 20 150 Td [(The)-199(build)-199(daemons)-199(install)] TJ ET "
+        b"BT /F1 12 Tf 20 120 Td (a package unsuitable for dis-) Tj ET "
+        b"BT /F1 12 Tf 20 105 Td (tribution today, by a Non-) Tj ET "
+        b"BT /F1 12 Tf 20 90 Td (Maintainer upload to stable-) Tj ET "
+        b"BT /F1 12 Tf 20 75 Td (backports, as stable-backports allows.) Tj ET"
+    )
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    with path.open("wb") as handle:
+        writer.write(handle)

@@ -14,7 +14,7 @@ from ingest.chunking import Chunk, Sentence
 from ingest.errors import IndexCorrupt, IndexNotFound, IngestLocked, ModelMismatch
 from ingest.index_store import _chunk_sentence_ids, ingest_lock, load_index, verify_index
 from ingest.pipeline import IngestSettings, build_index, index_is_current
-from tests.conftest import CORPUS, FakeEmbedder
+from tests.conftest import CORPUS, FakeEmbedder, write_justified_pdf
 
 
 @pytest.fixture
@@ -225,3 +225,24 @@ def test_chunk_sentence_ids_equal_a_full_scan() -> None:
     order = rng.permutation(len(sentences))
     sentences = [sentences[i] for i in order]
     assert _chunk_sentence_ids(chunks, sentences) == _sentences_inside_by_scanning(chunks, sentences)
+
+
+def test_a_hyphenated_word_is_embedded_and_searched_whole(tmp_path: Path) -> None:
+    """A PDF's text keeps the typesetter's hyphen and line break as printed (citations slice it);
+    the passage and sentence texts that are embedded and searched read the word whole."""
+    from ingest.lexical import LexicalIndex, tokenize
+    from ingest.stages import chunk_parsed, parse_file
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write_justified_pdf(corpus / "justified.pdf")
+    parsed = parse_file(str(corpus / "justified.pdf"), str(corpus))
+    pieces = chunk_parsed(parsed["document"], IngestSettings().as_dict(), [])
+    assert any("unsuitable for distribution today" in t for t in pieces["chunk_texts"])
+    assert any("unsuitable for distribution today" in t for t in pieces["sentence_texts"])
+    [[word]] = tokenize(["distribution"])
+    build_index(corpus, tmp_path / "index", FakeEmbedder())
+    index = load_index(tmp_path / "index", FakeEmbedder.weights_sha256)
+    assert "dis-\ntribution" in index.documents["justified"].text
+    for lexical in ("lexical", "lexical_sentences"):
+        assert LexicalIndex.load(tmp_path / "index" / lexical).document_frequency(word) == 1, lexical

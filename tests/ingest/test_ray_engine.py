@@ -27,6 +27,7 @@ def test_documents_travel_as_plain_data(mixed_corpus: Path) -> None:  # noqa: F8
         back = document_from_dict(data)
         assert back == document
         assert back.segments == document.segments
+        assert back.soft_hyphens == document.soft_hyphens
 
 
 def test_cli_offers_every_engine() -> None:

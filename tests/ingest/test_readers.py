@@ -12,6 +12,7 @@ from ingest.errors import CorpusError
 from ingest.readers import SegmentKind, markdown_segments, pdf_segments, read_file
 from ingest.sentences import sentence_spans
 from ingest.structure import parse_blocks
+from tests.conftest import write_justified_pdf
 
 REPO = Path(__file__).resolve().parents[2]
 FHS = REPO / "eval/corpora/fhs-pdf/fhs-3.0.pdf"
@@ -238,7 +239,7 @@ def test_pdf_pages_are_recorded_and_citations_land_on_their_page(fhs: Document) 
     from ingest.readers import _pdf_page_text
 
     document = pdfium.PdfDocument(str(FHS))
-    pages = [_pdf_page_text(document[number]) for number in range(len(document))]
+    pages = [_pdf_page_text(document[number])[0] for number in range(len(document))]
     assert fhs.format == "pdf" and len(fhs.pages) == len(pages) == 50
     for number, start in enumerate(fhs.pages):
         assert fhs.text[start : start + len(pages[number])] == pages[number]
@@ -256,42 +257,20 @@ def test_pdf_pages_are_recorded_and_citations_land_on_their_page(fhs: Document) 
 def test_pdf_words_are_spaced_and_line_end_hyphens_kept(tmp_path: Path) -> None:
     """PDFium spaces the words of a justified line by their positions (LaTeX often writes no space
     character between them), and a word hyphenated at a line's end keeps its hyphen and line
-    break, as printed."""
-    import pypdf
-    from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, NumberObject
-
-    writer = pypdf.PdfWriter()
-    page = writer.add_blank_page(width=400, height=200)
-    # pdfTeX's fonts give the unused code 32 a glyph width (here 500): the gaps between words,
-    # narrower than that, were read as no space at all (Debian's developers-reference: 16% of
-    # its lines ran their words together that way, its policy manual's half).
-    font = DictionaryObject(
-        {
-            NameObject("/Type"): NameObject("/Font"),
-            NameObject("/Subtype"): NameObject("/Type1"),
-            NameObject("/BaseFont"): NameObject("/Times-Roman"),
-            NameObject("/FirstChar"): NumberObject(32),
-            NameObject("/LastChar"): NumberObject(122),
-            NameObject("/Widths"): ArrayObject([NumberObject(500)] * 91),
-        }
-    )
-    page[NameObject("/Resources")] = DictionaryObject(
-        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})}
-    )
-    stream = DecodedStreamObject()
-    # Words placed by kerning offsets (TJ) as pdfTeX sets a tight justified line, no space
-    # characters; then a word hyphenated over two lines.
-    stream.set_data(
-        b"BT /F1 12 Tf 20 150 Td [(The)-199(build)-199(daemons)-199(install)] TJ ET "
-        b"BT /F1 12 Tf 20 120 Td (a package unsuitable for dis-) Tj ET "
-        b"BT /F1 12 Tf 20 105 Td (tribution today.) Tj ET"
-    )
-    page[NameObject("/Contents")] = writer._add_object(stream)
-    with (tmp_path / "justified.pdf").open("wb") as handle:
-        writer.write(handle)
+    break, as printed; what is embedded and searched reads the word whole, but a compound the
+    document writes with its hyphen elsewhere, or whose second word is capitalised, keeps it."""
+    write_justified_pdf(tmp_path / "justified.pdf")
     document = load_document(tmp_path / "justified.pdf", tmp_path)
     assert "The build daemons install" in document.text
-    assert "unsuitable for dis-\ntribution today." in document.text
+    assert "unsuitable for dis-\ntribution today, by a Non-\nMaintainer upload to stable-\nbackports" in document.text
+    [hyphen] = document.soft_hyphens
+    assert document.text[hyphen - 3 : hyphen + 1] == "dis-"
+    start = document.text.index("a package")
+    assert document.reading(start, len(document.text)) == (
+        "a package unsuitable for distribution today, by a Non-\nMaintainer upload to stable-\n"
+        "backports, as stable-backports allows."
+    )
+    assert document.reading(hyphen - 3, hyphen) == "dis"  # a span that ends at the hyphen
 
 
 def test_pdf_structure_sections_and_running_heads(fhs: Document) -> None:
@@ -414,6 +393,35 @@ def test_a_sphinx_chapter_opener_is_the_chapter_heading() -> None:
     assert next(b for b in blocks if "alone is prose" in b.text).section == (
         "Chapter 21. MAINTAINER SCRIPT FLOWCHARTS › 21.1 Installing"
     )
+
+
+def test_a_heading_hyphenated_over_two_lines_is_one_heading() -> None:
+    """A long heading LaTeX breaks after a hyphen goes on over the next line: the heading is both
+    lines (the next is not the first words of the body), named with the word whole where the
+    hyphen is the typesetter's and with its hyphen where it is the words' own."""
+    body = "Some archive manipulation operations are not automated in the upload process.\n"
+    pages = [
+        "5.9 Moving, removing, renaming, and reintro-\nducing packages\n"
+        + body * 3
+        + "5.15 How long must a package be maintained in stable-\nbackports?\n"
+        + body,
+    ]
+    text, starts = _pdf_text(pages)
+    typeset = text.index("reintro-") + len("reintro")
+    segments = pdf_segments(text, starts, frozenset({typeset}))
+    headings = [(text[s.start : s.end], s.name) for s in segments if s.kind is SegmentKind.HEADING]
+    assert headings == [
+        (
+            "5.9 Moving, removing, renaming, and reintro-\nducing packages",
+            "5.9 Moving, removing, renaming, and reintroducing packages",
+        ),
+        (
+            "5.15 How long must a package be maintained in stable-\nbackports?",
+            "5.15 How long must a package be maintained in stable-backports?",
+        ),
+    ]
+    first = next(b for b in parse_blocks(text, segments) if b.indexed)
+    assert first.text.startswith("Some archive") and first.section == headings[0][1]
 
 
 def test_a_file_is_parsed_again_only_when_its_bytes_or_path_change(
