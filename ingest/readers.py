@@ -368,6 +368,19 @@ def unfenced_inline_code(text: str) -> str:
     return "".join(chars)
 
 
+# A page that sends the browser elsewhere at once (<meta http-equiv="refresh" content="0;
+# url=...">) and says no more than this many characters ("Redirecting...") has nothing to cite.
+REDIRECT_TEXT = 200
+
+
+def _redirect_target(tree: Any) -> str | None:
+    for content in tree.xpath("//meta[translate(@http-equiv, 'REFSH', 'refsh')='refresh']/@content"):
+        match = re.match(r"\s*0*\s*[;,]\s*url\s*=\s*['\"]?([^'\"]+)", content, re.I)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
 def read_html(raw: bytes, path: Path) -> Parsed:
     """The page's main content as Markdown: that text is the document's text, and its structure
     is read like any Markdown. trafilatura finds the content among the page's furniture. On a
@@ -385,6 +398,8 @@ def read_html(raw: bytes, path: Path) -> Parsed:
     except Exception:  # lxml refuses documents it cannot parse at all: trafilatura's text stands
         tree = None
     title = _html_title(html, tree)
+    if tree is not None and (target := _redirect_target(tree)) and len(markdown.strip()) < REDIRECT_TEXT:
+        raise CorpusError(f"{path}: a redirect to {target}, with no content of its own")
     root = _content_root(tree) if tree is not None else None
     if root is not None and not _keeps_structure(markdown, _without_furniture(root)):
         markdown = _structured_markdown(root)

@@ -67,6 +67,12 @@ def _pdf(encrypt: bool = False) -> bytes:
         ("x.pdf", b"%PDF-1.4 truncated nonsense", "PDF"),
         ("x.html", b"<html><head><title>T</title></head><body><script>var a = 1;</script></body></html>", "no text"),
         ("x.docx", b"PK\x03\x04", "unsupported file type"),
+        (
+            "old.html",
+            b'<html><head><title>Redirecting...</title><meta http-equiv="refresh" content="0; url=../new/page.html">'
+            b"</head><body>Redirecting...</body></html>",
+            "a redirect to ../new/page.html",
+        ),
     ],
 )
 def test_unreadable_files_are_skipped_whole_and_named(tmp_path: Path, name: str, content: bytes, message: str) -> None:
