@@ -39,6 +39,9 @@ class RetrievalSettings:
     sentence_weight: float = 0.4
     lexical_weight: float = 0.12
     answerable_threshold: float = 0.24  # replaced at ingest by the index's own calibration
+    # The answer sentence: its cosine plus this much of its share of the passage's best sentence
+    # BM25 (apart from the fusion's BM25 weight, which tuning the fusion moves).
+    answer_lexical_weight: float = 0.12
 
 
 @dataclass(frozen=True)

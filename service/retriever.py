@@ -303,7 +303,7 @@ class Retriever:
         lexical = self.index.sentence_lexical.scores_of(signals.tokens, ids)
         if lexical.max() > 0:
             lexical = lexical / lexical.max()
-        combined = dense + self.settings.lexical_weight * lexical
+        combined = dense + self.settings.answer_lexical_weight * lexical
         best = int(np.argmax(combined))
         sentence = self.index.sentences[ids[best]]
         text = self.index.documents[sentence.doc_id].text

@@ -46,7 +46,13 @@ def test_round_trip(fake_index: Path) -> None:
     assert all(isinstance(array, np.memmap) for array in index.lexical.impacts())
     assert not any(name.endswith((".pkl", ".pickle")) for name in manifest["artifacts"])
     assert manifest["ingest"]["chunker"] == {"max_chars": 1000, "overlap_chars": 0}
-    assert set(manifest["retrieval"]) == {"dense_weight", "sentence_weight", "lexical_weight", "answerable_threshold"}
+    assert set(manifest["retrieval"]) == {
+        "dense_weight",
+        "sentence_weight",
+        "lexical_weight",
+        "answerable_threshold",
+        "answer_lexical_weight",
+    }
     assert index.lexical.size == len(index.chunks) and index.sentence_lexical.size == len(index.sentences)
     assert "faiss-cpu" in manifest["libraries"] and manifest["created_at"]
 

@@ -270,3 +270,23 @@ def test_an_index_calibrated_on_the_plain_share_keeps_it(retriever: Retriever) -
     plain = older.signals(question).coverage
     tokens = tokenize([question])[0]
     assert plain == retriever.index.lexical.coverage(tokens, weighted=False) and plain != current
+
+
+def test_the_answer_sentence_weighs_bm25_by_its_own_weight(retriever: Retriever) -> None:
+    """Tuning the fusion's BM25 weight leaves the answer sentences alone; the answer's own weight
+    at 0 picks the sentence by its cosine alone."""
+    fusion_moved = retriever.with_settings(dataclasses.replace(retriever.settings, lexical_weight=0.0))
+    cosine_only = retriever.with_settings(dataclasses.replace(retriever.settings, answer_lexical_weight=0.0))
+    differs = 0
+    for question in QUESTIONS:
+        signals = retriever.signals(question)
+        for number in list(retriever._hybrid(signals))[:20]:
+            chosen = retriever.best_sentence(number, signals)
+            assert fusion_moved.best_sentence(number, signals) == chosen
+            ids = retriever.index.chunk_sentences[number]
+            vectors = retriever.index.sentence_dense.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+            best = retriever.index.sentences[ids[int(np.argmax(vectors @ signals.query))]]
+            by_cosine = cosine_only.best_sentence(number, signals)
+            assert by_cosine is not None and by_cosine.start <= best.start and best.end <= by_cosine.end
+            differs += by_cosine != chosen
+    assert differs  # the BM25 share does choose some answers
