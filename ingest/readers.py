@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import codecs
 import hashlib
+import itertools
 import logging
 import re
 import threading
@@ -748,23 +749,24 @@ def _typeset_hyphens(text: str, candidates: list[int]) -> tuple[int, ...]:
     """Of the line-end hyphens PDFium takes for the typesetter's, those that are: PDFium marks
     every hyphen that ends a line, 'stable-' / 'backports' and 'Non-' / 'Maintainer' too. A
     hyphen belongs to the words when the document writes them hyphenated elsewhere more often
-    than as one word, or, never written either way, when the next word is capitalised."""
+    than as one word, or, never written either way, when the next word is capitalised. (One
+    pass over the text counts its words and hyphenated pairs.)"""
+    if not candidates:
+        return ()
     lowered = text.lower()
-    counts: dict[str, int] = {}
-
-    def count(form: str) -> int:
-        if form not in counts:
-            counts[form] = len(re.findall(rf"(?<![\w-]){re.escape(form)}(?![\w-])", lowered))
-        return counts[form]
-
+    words = Counter(re.findall(r"\w+", lowered))
+    hyphenated: Counter[str] = Counter()
+    for compound in re.findall(r"\w+(?:-\w+)+", lowered):
+        parts = compound.split("-")
+        hyphenated.update(f"{a}-{b}" for a, b in itertools.pairwise(parts))
     kept = []
     for hyphen in candidates:
         before = re.search(r"\w+$", text[max(0, hyphen - 60) : hyphen])
         after = re.match(r"\s*(\w+)", text[hyphen + 1 : hyphen + 60])
         if before and after:
             first, second = before.group(), after.group(1)
-            joined, hyphenated = count((first + second).lower()), count(f"{first}-{second}".lower())
-            if hyphenated > joined or (hyphenated == joined == 0 and second[0].isupper()):
+            joined, pair = words[(first + second).lower()], hyphenated[f"{first}-{second}".lower()]
+            if pair > joined or (pair == joined == 0 and second[0].isupper()):
                 continue
         kept.append(hyphen)
     return tuple(kept)
