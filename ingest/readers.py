@@ -341,6 +341,26 @@ def _trafilatura_markdown(html: str) -> str:
     return extracted or ""
 
 
+# trafilatura kept a page's navigation when this share of the links in its furniture (<nav>,
+# a navbar, the header...) are lines of its text: then nothing on the page told it what the
+# content is (MkDocs's 404 page became its menu, "Home / Getting Started / User Guide / ...").
+NAVIGATION_KEPT = 0.6
+NAVIGATION_LINKS = 3
+
+
+def _kept_navigation(markdown: str, tree: Any) -> bool:
+    """Whether trafilatura's text of a page that does not mark its content holds the page's
+    navigation: most links of the page's furniture are lines of it."""
+    furniture = tree.xpath(_NOT_CONTENT) + [
+        e for e in tree.xpath(".//*[@class]") if _NOT_CONTENT_CLASSES & set(e.get("class", "").split())
+    ]
+    links = {" ".join(a.text_content().split()) for element in furniture for a in element.iter("a")} - {""}
+    if len(links) < NAVIGATION_LINKS:
+        return False
+    lines = {" ".join(line.strip().lstrip("#*->|` ").split()) for line in markdown.splitlines()}
+    return sum(link in lines for link in links) >= NAVIGATION_KEPT * len(links)
+
+
 def _keeps_structure(markdown: str, root: Any) -> bool:
     """Whether trafilatura's Markdown kept at least half of the content's headings and of its
     <pre> blocks (as headings and fenced code)."""
@@ -404,6 +424,10 @@ def read_html(raw: bytes, path: Path) -> Parsed:
     root = _content_root(tree) if tree is not None else None
     if root is not None and not _keeps_structure(markdown, _without_furniture(root)):
         markdown = _structured_markdown(root)
+    elif root is None and tree is not None and _kept_navigation(markdown, tree):
+        body = tree.find("body")
+        if body is not None:
+            markdown = _structured_markdown(_without_furniture(body))
     text = unicodedata.normalize("NFC", markdown)
     segments, first_heading, _ = markdown_segments(text, unfenced_inline_code(text))
     return Parsed(text, "html", segments, title or first_heading)

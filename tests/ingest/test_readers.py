@@ -228,6 +228,17 @@ def test_a_page_that_does_not_mark_its_content_goes_to_trafilatura(tmp_path: Pat
     assert "Contact us" not in document.text and "Archive" not in document.text
 
 
+def test_a_page_whose_navigation_trafilatura_kept_is_read_without_its_furniture() -> None:
+    """MkDocs's 404 page marks no content (no <main>, no generator): trafilatura's text of it was
+    its menu, line by line ("Home / Getting Started / User Guide / ..."). Most links of the
+    page's navbar being lines of that text, the page is read as its body without furniture."""
+    page = REPO / "eval/corpora/mkdocs-html/404.html"
+    document = load_document(page, page.parent)
+    assert document.text == "# 404\n\n**Page not found**\n"
+    headings = [document.text[s.start : s.end] for s in document.segments or [] if s.kind is SegmentKind.HEADING]
+    assert headings == ["404"]
+
+
 @pytest.fixture(scope="module")
 def fhs() -> Document:
     return load_document(FHS, FHS.parent)
