@@ -43,8 +43,8 @@ def corpus_texts(corpus: Path) -> tuple[list[str], list[str]]:
     passages, sentences = [], []
     for document in documents:
         _, chunks, spans = chunk_document_with_sentences(document, IngestSettings().chunker, chrome)
-        passages += [with_context(c.text, document, c.section, c.speaker) for c in chunks]
-        sentences += [document.text[s.start : s.end] for s in spans]
+        passages += [with_context(document.reading(c.start, c.end), document, c.section, c.speaker) for c in chunks]
+        sentences += [document.reading(s.start, s.end) for s in spans]
     return passages, sentences
 
 

@@ -396,9 +396,10 @@ REDIRECT_TEXT = 200
 
 def _redirect_target(tree: Any) -> str | None:
     for content in tree.xpath("//meta[translate(@http-equiv, 'REFSH', 'refsh')='refresh']/@content"):
-        match = re.match(r"\s*0*\s*[;,]\s*url\s*=\s*['\"]?([^'\"]+)", content, re.I)
+        # "0; url=new.html", "0;URL='new.html'", "0; http://example.org/new" (the url= is optional)
+        match = re.match(r"\s*0*(?:\.0*)?\s*[;,]\s*(?:url\s*=\s*)?['\"]?([^'\"\s]+)", content, re.I)
         if match:
-            return match.group(1).strip()
+            return match.group(1)
     return None
 
 

@@ -150,6 +150,8 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         stored = index.manifest.get("retrieval") or {}
+        if "lexical_weight" in stored:  # an index from before the answer had its own weight used the fusion's
+            stored = {"answer_lexical_weight": stored["lexical_weight"], **stored}
         self.settings = settings or RetrievalSettings(**stored)
         # An index calibrated before the idf-weighted coverage keeps the plain share its threshold is on.
         self._weighted_coverage = (index.manifest.get("calibration") or {}).get("coverage") == COVERAGE

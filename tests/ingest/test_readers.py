@@ -472,3 +472,25 @@ def test_a_myst_directive_is_its_body_without_the_fence_lines() -> None:
         (SegmentKind.PARAGRAPH, "```console\n$ ls\n```"),
         (SegmentKind.PARAGRAPH, "An unclosed one."),
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "target"),
+    [
+        ("0; url=../new/page.html", "../new/page.html"),
+        ("0;URL='new.html'", "new.html"),
+        ("0; http://example.org/new", "http://example.org/new"),
+        ("0, url=a.html", "a.html"),
+        ("0; url=a\nb.html", "a"),  # the one-line message names no more than the first word
+        ("5; url=later.html", None),  # a page shown for a while first is a page
+        ("0", None),
+        ("", None),
+    ],
+)
+def test_the_target_of_a_refresh_at_once(content: str, target: str | None) -> None:
+    import lxml.html
+
+    from ingest.readers import _redirect_target
+
+    page = f'<html><head><meta http-equiv="Refresh" content="{content}"></head><body>x</body></html>'
+    assert _redirect_target(lxml.html.document_fromstring(page)) == target

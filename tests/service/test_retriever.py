@@ -290,3 +290,18 @@ def test_the_answer_sentence_weighs_bm25_by_its_own_weight(retriever: Retriever)
             assert by_cosine is not None and by_cosine.start <= best.start and best.end <= by_cosine.end
             differs += by_cosine != chosen
     assert differs  # the BM25 share does choose some answers
+
+
+def test_an_index_from_before_the_answer_weight_keeps_its_answers(retriever: Retriever) -> None:
+    """An index whose manifest has no answer weight chose its answers with the fusion's BM25
+    weight, and still does; one that records its own keeps that."""
+    stored = {k: v for k, v in retriever.index.manifest["retrieval"].items() if k != "answer_lexical_weight"}
+
+    def served(retrieval: dict[str, float]) -> float:
+        manifest = {**retriever.index.manifest, "retrieval": retrieval}
+        return Retriever(
+            dataclasses.replace(retriever.index, manifest=manifest), FakeEmbedder()
+        ).settings.answer_lexical_weight
+
+    assert served({**stored, "lexical_weight": 0.1}) == 0.1
+    assert served({**stored, "lexical_weight": 0.1, "answer_lexical_weight": 0.2}) == 0.2
