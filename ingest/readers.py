@@ -549,6 +549,20 @@ def _heads_with_page_numbers(text: str, page_lines: list[list[tuple[int, int]]])
     return set(most) if len(most) >= max(3, len(page_lines) // 5) else set()
 
 
+NUMBERED_TITLE = re.compile(r"^\d+(?:\.\d+)*\.?\s+\S")
+
+
+def _contents_title(line: str) -> str:
+    """A contents line without its dot leaders and page number ('1.1 Getting the sources')."""
+    return TOC_LINE.sub("", line).rstrip() if TOC_LINE.search(line) else re.sub(r"\s+\d{1,4}$", "", line)
+
+
+def _title_key(title: str) -> str:
+    """A heading's title as the contents and the body both write it: spaces collapsed, no final
+    dot (the contents' dot leaders take it: '1.8 R commands, case sensitivity, etc. . . . 5')."""
+    return " ".join(title.split()).rstrip(" .").casefold()
+
+
 TOC_RUN = 3  # consecutive lines ending in page numbers that make a table of contents
 
 
@@ -562,7 +576,7 @@ def _contents_lines(text: str, page_lines: list[list[tuple[int, int]]]) -> set[t
     numbers: list[int] = []
 
     def close() -> None:
-        if len(run) >= TOC_RUN and any(_is_numbered_heading(text[a:b]) for a, b in run):
+        if len(run) >= TOC_RUN and any(_is_numbered_heading(_contents_title(text[a:b])) for a, b in run):
             found.update(run)
         run.clear()
         numbers.clear()
@@ -697,13 +711,44 @@ def _chapter_openers(
     return openers
 
 
+def _contents_titles(text: str, contents: set[tuple[int, int]]) -> set[str]:
+    """The numbered titles a table of contents lists, as `_title_key`s."""
+    titles = set()
+    for a, b in contents:
+        title = _contents_title(text[a:b])
+        if NUMBERED_TITLE.match(title):
+            titles.add(_title_key(title))
+    return titles
+
+
+def _listed_headings(
+    text: str, page_lines: list[list[tuple[int, int]]], chrome: set[tuple[int, int]], titles: set[str]
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """Lines that the table of contents lists as a heading though they do not look like one (a
+    title that opens in lower case, '6.3.2 attach() and detach()', or ends with 'etc.'), and
+    headings set on two lines ('2.7 Index vectors; ... subsets of a data' / 'set'): each first
+    line, mapped to the heading's last line."""
+    listed: dict[tuple[int, int], tuple[int, int]] = {}
+    for lines in page_lines:
+        for i, line in enumerate(lines):
+            if line in chrome or not NUMBERED_TITLE.match(text[slice(*line)]):
+                continue
+            following = lines[i + 1] if i + 1 < len(lines) else None
+            if _title_key(text[slice(*line)]) in titles:
+                listed[line] = line
+            elif following and following not in chrome and _title_key(text[line[0] : following[1]]) in titles:
+                listed[line] = following
+    return listed
+
+
 def pdf_segments(text: str, pages: tuple[int, ...], soft_hyphens: frozenset[int] = frozenset()) -> list[Segment]:
     """Lines grouped into paragraphs: a paragraph ends at a line that ends a sentence and is
     clearly shorter than the page's full lines, or before a numbered heading. Lines that open
     or close many pages alike (running heads and feet), head or foot lines that carry the page
     number, and bare page numbers are chrome. A heading that ends in a hyphen goes on over the
     next line ('5.9 Moving, ..., and reintro-' / 'ducing packages'); its name reads the word
-    whole where the hyphen is the typesetter's (`soft_hyphens`)."""
+    whole where the hyphen is the typesetter's (`soft_hyphens`). A line that the table of
+    contents lists as a numbered heading is one, on one line or two."""
     bounds = [*pages, len(text)]
     page_lines = [_pdf_lines(text[bounds[p] : bounds[p + 1]], bounds[p]) for p in range(len(pages))]
     heads = Counter(text[a:b] for lines in page_lines for a, b in set(_edge_lines(lines)))
@@ -719,13 +764,14 @@ def pdf_segments(text: str, pages: tuple[int, ...], soft_hyphens: frozenset[int]
         or ((a, b) in edges and (text[a:b] in running or PAGE_NUMBER.match(text[a:b]) or (a, b) in numbered))
     }
     openers = _chapter_openers(text, page_lines, chrome)
+    listed = _listed_headings(text, page_lines, chrome, _contents_titles(text, contents))
     headings = _true_headings(
         text,
         [
             line
             for lines in page_lines
             for line in lines
-            if line in openers or (line not in chrome and _is_numbered_heading(text[slice(*line)]))
+            if line in openers or line in listed or (line not in chrome and _is_numbered_heading(text[slice(*line)]))
         ],
         {line: (number,) for line, (_, _, number) in openers.items()},
     )
@@ -755,7 +801,10 @@ def pdf_segments(text: str, pages: tuple[int, ...], soft_hyphens: frozenset[int]
                 name = re.sub(r"\s+", " ", line)
                 level = 1 if line.startswith(("Chapter", "Appendix", "Part")) else line.split()[0].count(".") + 1
                 following = lines[number + 1] if number + 1 < len(lines) else None
-                if line.endswith("-") and following and following not in chrome and following not in headings:
+                if listed.get((a, b), (a, b)) != (a, b):
+                    name = re.sub(r"\s+", " ", text[a : listed[(a, b)][1]])
+                    opened_to = b = listed[(a, b)][1]
+                elif line.endswith("-") and following and following not in chrome and following not in headings:
                     rest = re.sub(r"\s+", " ", text[slice(*following)])
                     name = (name[:-1] if b - 1 in soft_hyphens else name) + rest
                     opened_to = b = following[1]

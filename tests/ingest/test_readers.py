@@ -435,6 +435,48 @@ def test_a_heading_hyphenated_over_two_lines_is_one_heading() -> None:
     assert first.text.startswith("Some archive") and first.section == headings[0][1]
 
 
+def test_the_table_of_contents_names_the_headings_and_is_not_indexed() -> None:
+    """A Texinfo manual (R's, libtasn1's): the contents have dot leaders and no line of them looks
+    like a heading by itself, so they were indexed as text; and sections titled after a function
+    ('attach() and detach()'), ending 'etc.' or set on two lines were not headings at all. The
+    contents list them: a body line (or two) that is a listed numbered title is that heading."""
+
+    def body(n: int) -> str:
+        return f"The sources of release {n} are on CRAN and its mirrors, with the recommended packages.\n"
+
+    pages = [
+        "Table of Contents\n1 Obtaining R . . . . . . . . . . . . 2\n1.1 Getting the sources. . . . . . . . 2\n"
+        "1.2 R commands, case sensitivity, etc. . . . . . 2\n1.3 attach() and detach() . . . . . . . . 3\n"
+        "1.4 Index vectors; selecting and modifying subsets of a data set . . . 3\n",
+        "1 Obtaining R\n1.1 Getting the sources\n"
+        + body(1)
+        + body(2)
+        + "1.2 R commands, case sensitivity, etc.\n"
+        + body(3),
+        "1.3 attach() and detach()\n"
+        + body(4)
+        + "1.4 Index vectors; selecting and modifying subsets of a data\nset\n"
+        + body(5),
+    ]
+    text, starts = _pdf_text(pages)
+    segments = pdf_segments(text, starts)
+    headings = [(s.name, text[s.start : s.end]) for s in segments if s.kind is SegmentKind.HEADING]
+    assert headings == [
+        ("1 Obtaining R", "1 Obtaining R"),
+        ("1.1 Getting the sources", "1.1 Getting the sources"),
+        ("1.2 R commands, case sensitivity, etc.", "1.2 R commands, case sensitivity, etc."),
+        ("1.3 attach() and detach()", "1.3 attach() and detach()"),
+        (
+            "1.4 Index vectors; selecting and modifying subsets of a data set",
+            "1.4 Index vectors; selecting and modifying subsets of a data\nset",
+        ),
+    ]
+    chrome = [text[s.start : s.end] for s in segments if s.kind is SegmentKind.CHROME]
+    assert len(chrome) == 5 and all(line.endswith((" 2", " 3")) for line in chrome)
+    sections = {b.section for b in parse_blocks(text, segments) if b.indexed and b.text.startswith("The sources of")}
+    assert "1 Obtaining R › 1.3 attach() and detach()" in sections
+
+
 def test_a_file_is_parsed_again_only_when_its_bytes_or_path_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
