@@ -11,6 +11,8 @@
 #   --build-arg PIP_FIND_LINKS=http://127.0.0.1:PORT/ --build-arg TORCH_PIP_ARGS=
 
 FROM python:3.11.7-slim-bookworm AS ingest
+# Both stages carry it: `make docker` removes its own superseded builds by it, nothing else.
+LABEL org.opencontainers.image.title=citeqa
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 HF_HUB_OFFLINE=1
 RUN apt-get update \
     && apt-get install -y --no-install-recommends make=4.3-4.1 \
@@ -34,6 +36,7 @@ ENV PATH=/app/.venv/bin:$PATH
 CMD ["citeqa", "ingest", "--corpus", "/corpus", "--index", "/out/index"]
 
 FROM python:3.11.7-slim-bookworm
+LABEL org.opencontainers.image.title=citeqa
 RUN useradd --no-create-home --shell /usr/sbin/nologin --uid 10001 citeqa
 COPY --from=ingest /opt/citeqa /opt/citeqa
 COPY --from=ingest /app/index /app/index
