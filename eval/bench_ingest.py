@@ -31,20 +31,20 @@ CHANGE = "\n\nA paragraph added for the re-ingest benchmark. It changes this one
 
 
 def corpus_texts(corpus: Path) -> tuple[list[str], list[str]]:
-    """Passages (with their context) and sentences, as ingest embeds them."""
-    from ingest.chunking import chunk_document_with_sentences
+    """Passages (with their context) and sentences, as ingest embeds them (its own stage)."""
     from ingest.documents import read_corpus
-    from ingest.embedding import with_context
     from ingest.pipeline import IngestSettings
+    from ingest.stages import chunk_parsed, document_to_dict
     from ingest.structure import chrome_keys, typed_spans
 
     documents = read_corpus(corpus).documents
-    chrome = chrome_keys([[t.span.text for t in typed_spans(d.text, d.segments)] for d in documents])
+    chrome = sorted(chrome_keys([[t.span.text for t in typed_spans(d.text, d.segments)] for d in documents]))
+    settings = IngestSettings().as_dict()
     passages, sentences = [], []
     for document in documents:
-        _, chunks, spans = chunk_document_with_sentences(document, IngestSettings().chunker, chrome)
-        passages += [with_context(document.reading(c.start, c.end), document, c.section, c.speaker) for c in chunks]
-        sentences += [document.reading(s.start, s.end) for s in spans]
+        piece = chunk_parsed(document_to_dict(document), settings, chrome)
+        passages += piece["chunk_texts"]
+        sentences += piece["sentence_texts"]
     return passages, sentences
 
 

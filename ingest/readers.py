@@ -567,10 +567,11 @@ TOC_RUN = 3  # consecutive lines ending in page numbers that make a table of con
 
 
 def _contents_lines(text: str, page_lines: list[list[tuple[int, int]]]) -> set[tuple[int, int]]:
-    """Lines of a table of contents without dot leaders ("5.2 Recording changes in the package
-    30"): runs of at least TOC_RUN consecutive lines, some of them numbered headings, that end in
-    page numbers that never fall and stay within the document. Read as headings, the last entry
-    of the contents would head every section of the document."""
+    """Lines of a table of contents, with dot leaders ("1.1 Getting the sources . . . 1") or
+    without ("5.2 Recording changes in the package 30"): runs of at least TOC_RUN consecutive
+    lines, some of them numbered titles once their page number is off, that end in page numbers
+    that never fall and stay within the document. Read as headings, the last entry of the
+    contents would head every section of the document; read as text, it is indexed."""
     found: set[tuple[int, int]] = set()
     run: list[tuple[int, int]] = []
     numbers: list[int] = []

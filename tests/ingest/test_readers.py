@@ -436,7 +436,7 @@ def test_a_heading_hyphenated_over_two_lines_is_one_heading() -> None:
 
 
 def test_the_table_of_contents_names_the_headings_and_is_not_indexed() -> None:
-    """A Texinfo manual (R's, libtasn1's): the contents have dot leaders and no line of them looks
+    """A Texinfo manual (R's, in Debian's r-doc-pdf): the contents have dot leaders and no line of them looks
     like a heading by itself, so they were indexed as text; and sections titled after a function
     ('attach() and detach()'), ending 'etc.' or set on two lines were not headings at all. The
     contents list them: a body line (or two) that is a listed numbered title is that heading."""
