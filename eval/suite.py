@@ -30,6 +30,15 @@ class EvalCorpus:
 
 SUITE = [
     EvalCorpus("article", REPO / "corpus", EVAL_DIR / "questions.jsonl", "The Insider article (plain text)"),
+    # The same article, asked by someone who saw neither eval/questions.jsonl nor the code: the
+    # check that what was tuned on the article's own set holds for other people's questions.
+    EvalCorpus(
+        "article-heldout",
+        REPO / "corpus",
+        EVAL_DIR / "questions/article-heldout.jsonl",
+        "The Insider article, questions written apart from tuning",
+        held_out=True,
+    ),
     EvalCorpus(
         "pip-docs", EVAL_DIR / "corpora/pip-docs", EVAL_DIR / "questions/pip-docs.jsonl", "pip 25.3 docs (Markdown)"
     ),

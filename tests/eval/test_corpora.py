@@ -17,7 +17,7 @@ from tests.conftest import Server, start_server
 
 pytestmark = pytest.mark.integration
 
-CORPORA = ["pip-docs", "mkdocs-html", "devref-pdf", "debian-reference-html", "fhs-pdf"]
+CORPORA = ["pip-docs", "mkdocs-html", "devref-pdf", "debian-reference-html", "fhs-pdf", "article-heldout"]
 # Set from `citeqa eval --suite` when these floors were written, less a small margin (see the
 # README's table); raising them is welcome, lowering them is not.
 # Measured (hybrid): pip-docs R@5 0.909, MRR@10 0.860 (LangChain 0.717), answer@1 0.545, off-topic
@@ -25,13 +25,16 @@ CORPORA = ["pip-docs", "mkdocs-html", "devref-pdf", "debian-reference-html", "fh
 # 0.841, 0.767 (0.563), 0.591, 6/6, 1/44; debian-reference-html (held out) 1.000, 0.928 (0.777),
 # 0.636, 6/6, 2/44; fhs-pdf (held out) 0.955, 0.815 (0.739), 0.591, 6/6, 4/44. The issue's bar
 # (answer@1 0.50, MRR 0.15 above LangChain) is not met everywhere yet: pip's MRR margin, MkDocs
-# answer@1, the FHS's MRR margin.
+# answer@1, the FHS's MRR margin. article-heldout (the article, questions written apart from
+# tuning) 1.000, 0.874 (0.707), 0.775, 5/8, 0/40: three of its four near-topic off-topic questions
+# (what the article never says about the attack it is about) are not flagged; see the README.
 FLOORS: dict[str, dict[str, float]] = {
     "pip-docs": {"recall@5": 0.88, "mrr@10": 0.83, "answer_hit@1": 0.51, "no_answer_recall": 0.83},
     "mkdocs-html": {"recall@5": 0.86, "mrr@10": 0.69, "answer_hit@1": 0.45, "no_answer_recall": 0.83},
     "devref-pdf": {"recall@5": 0.80, "mrr@10": 0.72, "answer_hit@1": 0.52, "no_answer_recall": 0.83},
     "debian-reference-html": {"recall@5": 0.95, "mrr@10": 0.90, "answer_hit@1": 0.60, "no_answer_recall": 0.83},
     "fhs-pdf": {"recall@5": 0.90, "mrr@10": 0.81, "answer_hit@1": 0.58, "no_answer_recall": 0.83},
+    "article-heldout": {"recall@5": 0.95, "mrr@10": 0.84, "answer_hit@1": 0.72, "no_answer_recall": 0.62},
 }
 MRR_MARGIN_OVER_LANGCHAIN = {
     "pip-docs": 0.10,
@@ -39,6 +42,7 @@ MRR_MARGIN_OVER_LANGCHAIN = {
     "devref-pdf": 0.12,
     "debian-reference-html": 0.12,
     "fhs-pdf": 0.07,
+    "article-heldout": 0.12,
 }
 # The issue's limit: at most 10% of answerable questions flagged, on every corpus.
 WRONGLY_FLAGGED_CEILING = {
@@ -47,6 +51,7 @@ WRONGLY_FLAGGED_CEILING = {
     "devref-pdf": 0.10,
     "debian-reference-html": 0.10,
     "fhs-pdf": 0.10,
+    "article-heldout": 0.10,
 }
 
 
@@ -95,6 +100,7 @@ def test_floors_on_every_corpus(suite: Suite, name: str) -> None:
         ("devref-pdf", False),
         ("debian-reference-html", True),
         ("fhs-pdf", True),
+        ("article-heldout", True),
     ],
 )
 def test_the_held_out_corpora_are_reported_as_such(suite: Suite, name: str, held_out: bool) -> None:
