@@ -550,6 +550,9 @@ def _heads_with_page_numbers(text: str, page_lines: list[list[tuple[int, int]]])
 
 
 NUMBERED_TITLE = re.compile(r"^\d+(?:\.\d+)*\.?\s+\S")
+# A contents entry's numbered title, the space after the number included or not: a contents
+# sets the numbers in a column that a long one fills ('11.10How can I ...').
+LISTED_TITLE = re.compile(r"\d+(?:\.\d+)*\.?(?:\s+\S|[^\W\d])")
 
 
 def _contents_title(line: str) -> str:
@@ -558,9 +561,13 @@ def _contents_title(line: str) -> str:
 
 
 def _title_key(title: str) -> str:
-    """A heading's title as the contents and the body both write it: spaces collapsed, no final
-    dot (the contents' dot leaders take it: '1.8 R commands, case sensitivity, etc. . . . 5')."""
-    return " ".join(title.split()).rstrip(" .").casefold()
+    """A heading's title as the contents and the body both write it, though they break its lines
+    in different places: spaces collapsed, no hyphens ('pack-' / 'age?', 'Debian-' / 'based',
+    'detected/-' / 'working' against one line), one space after the number ('11.10How' in a
+    contents where the number fills its column) and no final dot (the contents' dot leaders
+    take it: '1.8 R commands, case sensitivity, etc. . . . 5')."""
+    key = re.sub(r"-\s?", "", " ".join(title.split()))
+    return re.sub(r"^(\d+(?:\.\d+)*\.?)\s?", r"\1 ", key).rstrip(" .").casefold()
 
 
 TOC_RUN = 3  # consecutive lines ending in page numbers that make a table of contents
@@ -571,30 +578,51 @@ def _contents_lines(text: str, page_lines: list[list[tuple[int, int]]]) -> set[t
     without ("5.2 Recording changes in the package 30"): runs of at least TOC_RUN consecutive
     lines, some of them numbered titles once their page number is off, that end in page numbers
     that never fall and stay within the document. Read as headings, the last entry of the
-    contents would head every section of the document; read as text, it is indexed."""
+    contents would head every section of the document; read as text, it is indexed. An entry
+    set on two or three lines ('1.6 How does the Debian project fit in or compare with the Free'
+    / "Software Foundation's GNU project? . . . 3") has its page number on its last line only:
+    a numbered title without one, followed within two lines by the run's next dot-leader line,
+    is its first line (a body line with a footnote mark ends in a number too)."""
     found: set[tuple[int, int]] = set()
     run: list[tuple[int, int]] = []
     numbers: list[int] = []
+    pending: list[tuple[int, int]] = []  # the first lines of an entry that runs onto the next
 
     def close() -> None:
         if len(run) >= TOC_RUN and any(_is_numbered_heading(_contents_title(text[a:b])) for a, b in run):
             found.update(run)
         run.clear()
         numbers.clear()
+        pending.clear()
 
     for lines in page_lines:
         for a, b in lines:
             line = text[a:b]
-            match = TRAILING_NUMBER.search(line) or TOC_LINE.search(line)
-            number = int(re.sub(r"\D", "", match.group(0)[-4:]) or 0) if match else None
-            if number is None or number > len(page_lines) + 50 or (numbers and number < numbers[-1]):
+            number = _contents_page(line)
+            if number is None:
+                if run and len(pending) < 2 and (pending or LISTED_TITLE.match(line)):
+                    pending.append((a, b))
+                else:
+                    close()
+                continue
+            if pending and not TOC_LINE.search(line):  # only dot leaders end an entry's lines
                 close()
-                if number is None or number > len(page_lines) + 50:
+            if number > len(page_lines) + 50 or (numbers and number < numbers[-1]):
+                close()
+                if number > len(page_lines) + 50:
                     continue
+            run.extend(pending)
+            pending.clear()
             run.append((a, b))
             numbers.append(number)
     close()
     return found
+
+
+def _contents_page(line: str) -> int | None:
+    """The page number that ends a contents line, if it ends in one."""
+    match = TRAILING_NUMBER.search(line) or TOC_LINE.search(line)
+    return int(re.sub(r"\D", "", match.group(0)[-4:]) or 0) if match else None
 
 
 def _heading_number(line: str) -> tuple[int, ...] | None:
@@ -689,35 +717,53 @@ def _number_word(word: str) -> int | None:
 
 
 def _chapter_openers(
-    text: str, page_lines: list[list[tuple[int, int]]], chrome: set[tuple[int, int]]
+    text: str, page_lines: list[list[tuple[int, int]]], chrome: set[tuple[int, int]], titles: set[str]
 ) -> dict[tuple[int, int], tuple[int, str, int]]:
-    """Chapter openers that a Sphinx (LaTeX) manual sets on three lines at the top of a page,
-    'CHAPTER' / 'FIVE' / 'CONTROL FILES AND THEIR FIELDS': the opener's first line, mapped to
-    where its title line ends, its heading name ('Chapter 5. CONTROL FILES AND THEIR FIELDS')
-    and its number."""
+    """Chapter openers at the top of a page: as a Sphinx (LaTeX) manual sets them on three lines,
+    'CHAPTER' / 'FIVE' / 'CONTROL FILES AND THEIR FIELDS', or as LaTeX's book and report classes
+    (dblatex's DocBook too) do, 'Chapter 2' / 'Getting and installing Debian' / 'GNU/Linux', a
+    title on one line or two that the contents list ('2 Getting and installing Debian GNU/Linux
+    5'). Each opener's first line, mapped to where its title ends, its heading name ('Chapter 5.
+    CONTROL FILES AND THEIR FIELDS') and its number."""
     openers: dict[tuple[int, int], tuple[int, str, int]] = {}
     for lines in page_lines:
         content = [line for line in lines if line not in chrome]
         for i, line in enumerate(content[:3]):
-            word = text[slice(*line)].strip()
-            if word not in ("CHAPTER", "APPENDIX") or i + 2 >= len(content):
+            words = text[slice(*line)].split()
+            if not words or words[0].upper() not in ("CHAPTER", "APPENDIX") or len(words) > 2:
                 continue
-            number = _number_word(text[slice(*content[i + 1])])
-            title = text[slice(*content[i + 2])].strip()
-            if number is None or not title or title.upper() != title or not re.search(r"[A-Z]", title):
+            word = words[0].capitalize()
+            if len(words) == 1 and words[0].isupper() and i + 2 < len(content):  # Sphinx's three lines
+                number = _number_word(text[slice(*content[i + 1])])
+                title = text[slice(*content[i + 2])].strip()
+                if number is None or not title or title.upper() != title or not re.search(r"[A-Z]", title):
+                    continue
+                openers[line] = (content[i + 2][1], f"{word} {number}. " + " ".join(title.split()), number)
+                break
+            number = _number_word(words[1]) if len(words) == 2 else None
+            if number is None:
                 continue
-            name = f"{word.capitalize()} {number}. " + " ".join(title.split())
-            openers[line] = (content[i + 2][1], name, number)
+            for last in content[i + 1 : i + 3]:
+                title = " ".join(text[content[i + 1][0] : last[1]].split())
+                if _title_key(f"{number} {title}") in titles:
+                    openers[line] = (last[1], f"{word} {number}. {title}", number)
+                    break
             break
     return openers
 
 
 def _contents_titles(text: str, contents: set[tuple[int, int]]) -> set[str]:
-    """The numbered titles a table of contents lists, as `_title_key`s."""
+    """The numbered titles a table of contents lists, as `_title_key`s; an entry set on more
+    than one line is its lines up to the one with the page number."""
     titles = set()
-    for a, b in contents:
-        title = _contents_title(text[a:b])
-        if NUMBERED_TITLE.match(title):
+    opened: int | None = None  # where an entry without its page number yet began
+    for a, b in sorted(contents):
+        if _contents_page(text[a:b]) is None:
+            opened = a if opened is None else opened
+            continue
+        title = _contents_title(text[a if opened is None else opened : b])
+        opened = None
+        if LISTED_TITLE.match(title):
             titles.add(_title_key(title))
     return titles
 
@@ -727,19 +773,33 @@ def _listed_headings(
 ) -> dict[tuple[int, int], tuple[int, int]]:
     """Lines that the table of contents lists as a heading though they do not look like one (a
     title that opens in lower case, '6.3.2 attach() and detach()', or ends with 'etc.'), and
-    headings set on two lines ('2.7 Index vectors; ... subsets of a data' / 'set'): each first
-    line, mapped to the heading's last line."""
+    headings set on two or three lines ('2.7 Index vectors; ... subsets of a data' / 'set'):
+    each first line, mapped to the heading's last line."""
     listed: dict[tuple[int, int], tuple[int, int]] = {}
     for lines in page_lines:
         for i, line in enumerate(lines):
             if line in chrome or not NUMBERED_TITLE.match(text[slice(*line)]):
                 continue
-            following = lines[i + 1] if i + 1 < len(lines) else None
-            if _title_key(text[slice(*line)]) in titles:
-                listed[line] = line
-            elif following and following not in chrome and _title_key(text[line[0] : following[1]]) in titles:
-                listed[line] = following
+            for last in lines[i : i + 3]:  # a title set on up to three lines
+                if last != line and last in chrome:
+                    break
+                if _title_key(text[line[0] : last[1]]) in titles:
+                    listed[line] = last
+                    break
     return listed
+
+
+def _name_of_lines(text: str, start: int, end: int, soft_hyphens: frozenset[int]) -> str:
+    """Lines read as one name: a line break is a space, but none follows a word's hyphen
+    ('Debian-' / 'based' is 'Debian-based'), and the typesetter's hyphen goes ('another pack-' /
+    'age?' is 'another package?')."""
+    pieces, at = [], start
+    for broken in re.finditer(r"(?<=[^\W_/])-\n\s*", text[start:end]):
+        hyphen = start + broken.start()
+        pieces.append(text[at:hyphen] if hyphen in soft_hyphens else text[at : hyphen + 1])
+        at = start + broken.end()
+    pieces.append(text[at:end])
+    return re.sub(r"\s+", " ", "".join(pieces))
 
 
 def pdf_segments(text: str, pages: tuple[int, ...], soft_hyphens: frozenset[int] = frozenset()) -> list[Segment]:
@@ -764,8 +824,9 @@ def pdf_segments(text: str, pages: tuple[int, ...], soft_hyphens: frozenset[int]
         if (a, b) in contents
         or ((a, b) in edges and (text[a:b] in running or PAGE_NUMBER.match(text[a:b]) or (a, b) in numbered))
     }
-    openers = _chapter_openers(text, page_lines, chrome)
-    listed = _listed_headings(text, page_lines, chrome, _contents_titles(text, contents))
+    titles = _contents_titles(text, contents)
+    openers = _chapter_openers(text, page_lines, chrome, titles)
+    listed = _listed_headings(text, page_lines, chrome, titles)
     headings = _true_headings(
         text,
         [
@@ -785,7 +846,10 @@ def pdf_segments(text: str, pages: tuple[int, ...], soft_hyphens: frozenset[int]
             line = text[a:b]
             if b <= opened_to:
                 continue
-            if (a, b) in chrome:
+            if (a, b) in chrome:  # it ends the paragraph it interrupts, which never spans it
+                if paragraph:
+                    segments.append(Segment(*paragraph, SegmentKind.PARAGRAPH))
+                    paragraph = None
                 segments.append(Segment(a, b, SegmentKind.CHROME))
                 continue
             if (a, b) in openers:
@@ -803,8 +867,8 @@ def pdf_segments(text: str, pages: tuple[int, ...], soft_hyphens: frozenset[int]
                 level = 1 if line.startswith(("Chapter", "Appendix", "Part")) else line.split()[0].count(".") + 1
                 following = lines[number + 1] if number + 1 < len(lines) else None
                 if listed.get((a, b), (a, b)) != (a, b):
-                    name = re.sub(r"\s+", " ", text[a : listed[(a, b)][1]])
                     opened_to = b = listed[(a, b)][1]
+                    name = _name_of_lines(text, a, b, soft_hyphens)
                 elif line.endswith("-") and following and following not in chrome and following not in headings:
                     rest = re.sub(r"\s+", " ", text[slice(*following)])
                     name = (name[:-1] if b - 1 in soft_hyphens else name) + rest

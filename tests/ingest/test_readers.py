@@ -477,6 +477,62 @@ def test_the_table_of_contents_names_the_headings_and_is_not_indexed() -> None:
     assert "1 Obtaining R › 1.3 attach() and detach()" in sections
 
 
+def test_contents_entries_and_headings_set_on_several_lines() -> None:
+    """A DocBook manual set by dblatex (Debian's FAQ): a long contents entry runs onto a second
+    line that alone carries the dot leaders and page number, and a two-digit section number
+    fills its column ('11.10How'); chapters open with 'Chapter 1' over their title; a body
+    heading runs over three lines, broken after the typesetter's hyphen ('pack-' / 'age?') and
+    after a word's own ('Debian-' / 'based'). The contents are all chrome, the headings whole;
+    a body line ending in a footnote mark is no contents, and a paragraph never spans the page
+    number inside it."""
+    body = "The Debian packaging tools can be used to manage packages and their local overrides.\n"
+    pages = [
+        "Contents\n1 Definitions and overview 1\n"
+        "1.1 What is meant by saying that a package Depends, Recommends, Suggests, Conflicts,\n"
+        "Replaces, Breaks or Provides another package? . . . . . . . . . 1\n"
+        "1.2 I know that Knoppix is Debian-based. So after installing it on the hard disk, can I\n"
+        "use apt on it? . . . . . . . . . . . . . . . . . . . . . . . . 2\n"
+        "1.10How can I have my locally-built package included in the list of available packages\n"
+        "that the package management system knows about? . . . . . . . . . . 2\n",
+        "Chapter 1\nDefinitions and overview\n"
+        "1.1 What is meant by saying that a package Depends, Recommends,\n"
+        "Suggests, Conflicts, Replaces, Breaks or Provides another pack-\nage?\n"
+        + body * 2
+        + "Packages that are not in the archive may be listed as well, with their own versions. 2\n"
+        "1.2 I know that Knoppix is Debian-\nbased. So after installing it on the hard disk, can I use\n"
+        "apt on it?\n" + body,
+        "The rest of the answer follows on this page and says where the tools\n2\nare kept.\n"
+        "1.10 How can I have my locally-built package included in the list\n"
+        "of available packages that the package management system\nknows about?\n" + body,
+    ]
+    text, starts = _pdf_text(pages)
+    typeset = text.index("pack-\nage") + len("pack")
+    segments = pdf_segments(text, starts, frozenset({typeset}))
+    headings = [(s.level, s.name) for s in segments if s.kind is SegmentKind.HEADING]
+    assert headings == [
+        (1, "Chapter 1. Definitions and overview"),
+        (
+            2,
+            "1.1 What is meant by saying that a package Depends, Recommends, Suggests, Conflicts, "
+            "Replaces, Breaks or Provides another package?",
+        ),
+        (2, "1.2 I know that Knoppix is Debian-based. So after installing it on the hard disk, can I use apt on it?"),
+        (
+            2,
+            "1.10 How can I have my locally-built package included in the list of available packages "
+            "that the package management system knows about?",
+        ),
+    ]
+    contents = text[: starts[1]].rstrip("\n")
+    chrome = {text[s.start : s.end] for s in segments if s.kind is SegmentKind.CHROME}
+    assert set(contents.split("\n")[1:]) <= chrome and "2" in chrome
+    blocks = [b for b in parse_blocks(text, segments) if b.indexed]
+    assert not any("Definitions and overview 1" in b.text or ". . ." in b.text for b in blocks)
+    assert any("Packages that are not in the archive" in b.text for b in blocks)  # a footnote mark
+    assert all(not (s.start < chrome_start < s.end) for s in segments for chrome_start in [text.index("\n2\n") + 1])
+    assert next(b for b in blocks if b.text.startswith("are kept")).section.startswith("Chapter 1. Definitions")
+
+
 def test_a_file_is_parsed_again_only_when_its_bytes_or_path_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
