@@ -22,8 +22,8 @@ CORPORA = ["pip-docs", "mkdocs-html", "devref-pdf", "debian-reference-html", "fh
 # README's table); raising them is welcome, lowering them is not.
 # Measured (hybrid): pip-docs R@5 0.909, MRR@10 0.860 (LangChain 0.717), answer@1 0.545, off-topic
 # 6/6, answerable flagged 0/44; mkdocs-html 0.864, 0.721 (0.534), 0.477, 6/6, 0/44; devref-pdf
-# 0.841, 0.767 (0.563), 0.591, 6/6, 1/44; debian-reference-html (held out) 1.000, 0.928 (0.777),
-# 0.636, 6/6, 2/44; fhs-pdf (held out) 0.955, 0.815 (0.739), 0.591, 6/6, 4/44. The issue's bar
+# 0.841, 0.769 (0.563), 0.591, 6/6, 1/44; debian-reference-html (held out) 1.000, 0.928 (0.777),
+# 0.636, 6/6, 2/44; fhs-pdf (held out) 0.955, 0.817 (0.739), 0.591, 6/6, 4/44. The issue's bar
 # (answer@1 0.50, MRR 0.15 above LangChain) is not met everywhere yet: pip's MRR margin, MkDocs
 # answer@1, the FHS's MRR margin. article-heldout (the article, questions written apart from
 # tuning) 1.000, 0.874 (0.707), 0.775, 5/8, 0/40: three of its four near-topic off-topic questions

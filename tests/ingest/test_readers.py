@@ -484,7 +484,8 @@ def test_contents_entries_and_headings_set_on_several_lines() -> None:
     heading runs over three lines, broken after the typesetter's hyphen ('pack-' / 'age?') and
     after a word's own ('Debian-' / 'based'). The contents are all chrome, the headings whole;
     a body line ending in a footnote mark is no contents, and a paragraph never spans the page
-    number inside it."""
+    number inside it (nor comes after it: segments are in the document's order, which decides
+    what a passage may join)."""
     body = "The Debian packaging tools can be used to manage packages and their local overrides.\n"
     pages = [
         "Contents\n1 Definitions and overview 1\n"
@@ -530,6 +531,7 @@ def test_contents_entries_and_headings_set_on_several_lines() -> None:
     assert not any("Definitions and overview 1" in b.text or ". . ." in b.text for b in blocks)
     assert any("Packages that are not in the archive" in b.text for b in blocks)  # a footnote mark
     assert all(not (s.start < chrome_start < s.end) for s in segments for chrome_start in [text.index("\n2\n") + 1])
+    assert [s.start for s in segments] == sorted(s.start for s in segments)  # in the document's order
     assert next(b for b in blocks if b.text.startswith("are kept")).section.startswith("Chapter 1. Definitions")
 
 
