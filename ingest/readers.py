@@ -573,23 +573,28 @@ def _title_key(title: str) -> str:
 TOC_RUN = 3  # consecutive lines ending in page numbers that make a table of contents
 
 
-def _contents_lines(text: str, page_lines: list[list[tuple[int, int]]]) -> set[tuple[int, int]]:
+def _contents_lines(
+    text: str, page_lines: list[list[tuple[int, int]]], furniture: set[tuple[int, int]]
+) -> set[tuple[int, int]]:
     """Lines of a table of contents, with dot leaders ("1.1 Getting the sources . . . 1") or
     without ("5.2 Recording changes in the package 30"): runs of at least TOC_RUN consecutive
-    lines, some of them numbered titles once their page number is off, that end in page numbers
-    that never fall and stay within the document. Read as headings, the last entry of the
-    contents would head every section of the document; read as text, it is indexed. An entry
-    set on two or three lines ('1.6 How does the Debian project fit in or compare with the Free'
-    / "Software Foundation's GNU project? . . . 3") has its page number on its last line only:
-    a numbered title without one, followed within two lines by the run's next dot-leader line,
-    is its first line (a body line with a footnote mark ends in a number too)."""
+    entries, some of them numbered titles once their page number is off, that end in page
+    numbers that never fall and stay within the document; the page `furniture` between them
+    (running heads, page numbers; not a dot-leader line taken for a head with its page
+    number) neither ends a run nor belongs to it. Read as headings, the
+    last entry of the contents would head every section of the document; read as text, it is
+    indexed. An entry set on two or three lines ('1.6 How does the Debian project fit in or
+    compare with the Free' / "Software Foundation's GNU project? . . . 3") has its page number
+    on its last line only: a line that opens with a section number and has no page number,
+    followed within two lines by a dot-leader line, is its first line (a body line with a
+    footnote mark ends in a number too, but not in dot leaders)."""
     found: set[tuple[int, int]] = set()
     run: list[tuple[int, int]] = []
-    numbers: list[int] = []
+    numbers: list[int] = []  # one page number an entry
     pending: list[tuple[int, int]] = []  # the first lines of an entry that runs onto the next
 
     def close() -> None:
-        if len(run) >= TOC_RUN and any(_is_numbered_heading(_contents_title(text[a:b])) for a, b in run):
+        if len(numbers) >= TOC_RUN and any(_is_numbered_heading(_contents_title(text[a:b])) for a, b in run):
             found.update(run)
         run.clear()
         numbers.clear()
@@ -598,9 +603,11 @@ def _contents_lines(text: str, page_lines: list[list[tuple[int, int]]]) -> set[t
     for lines in page_lines:
         for a, b in lines:
             line = text[a:b]
+            if (a, b) in furniture and not TOC_LINE.search(line):  # a page's head or number
+                continue
             number = _contents_page(line)
             if number is None:
-                if run and len(pending) < 2 and (pending or LISTED_TITLE.match(line)):
+                if len(pending) < 2 and (pending or LISTED_TITLE.match(line)):
                     pending.append((a, b))
                 else:
                     close()
@@ -608,9 +615,11 @@ def _contents_lines(text: str, page_lines: list[list[tuple[int, int]]]) -> set[t
             if pending and not TOC_LINE.search(line):  # only dot leaders end an entry's lines
                 close()
             if number > len(page_lines) + 50 or (numbers and number < numbers[-1]):
+                held = list(pending)
                 close()
                 if number > len(page_lines) + 50:
                     continue
+                pending.extend(held)  # the entry that opens the next run (the numbers fell)
             run.extend(pending)
             pending.clear()
             run.append((a, b))
@@ -717,7 +726,11 @@ def _number_word(word: str) -> int | None:
 
 
 def _chapter_openers(
-    text: str, page_lines: list[list[tuple[int, int]]], chrome: set[tuple[int, int]], titles: set[str]
+    text: str,
+    page_lines: list[list[tuple[int, int]]],
+    chrome: set[tuple[int, int]],
+    titles: set[str],
+    soft_hyphens: frozenset[int] = frozenset(),
 ) -> dict[tuple[int, int], tuple[int, str, int]]:
     """Chapter openers at the top of a page: as a Sphinx (LaTeX) manual sets them on three lines,
     'CHAPTER' / 'FIVE' / 'CONTROL FILES AND THEIR FIELDS', or as LaTeX's book and report classes
@@ -744,7 +757,7 @@ def _chapter_openers(
             if number is None:
                 continue
             for last in content[i + 1 : i + 3]:
-                title = " ".join(text[content[i + 1][0] : last[1]].split())
+                title = _name_of_lines(text, content[i + 1][0], last[1], soft_hyphens)
                 if _title_key(f"{number} {title}") in titles:
                     openers[line] = (last[1], f"{word} {number}. {title}", number)
                     break
@@ -756,13 +769,13 @@ def _contents_titles(text: str, contents: set[tuple[int, int]]) -> set[str]:
     """The numbered titles a table of contents lists, as `_title_key`s; an entry set on more
     than one line is its lines up to the one with the page number."""
     titles = set()
-    opened: int | None = None  # where an entry without its page number yet began
+    opening: list[str] = []  # the lines of an entry before the one with its page number
     for a, b in sorted(contents):
         if _contents_page(text[a:b]) is None:
-            opened = a if opened is None else opened
+            opening.append(text[a:b])
             continue
-        title = _contents_title(text[a if opened is None else opened : b])
-        opened = None
+        title = _contents_title(" ".join([*opening, text[a:b]]))
+        opening.clear()
         if LISTED_TITLE.match(title):
             titles.add(_title_key(title))
     return titles
@@ -794,7 +807,7 @@ def _name_of_lines(text: str, start: int, end: int, soft_hyphens: frozenset[int]
     ('Debian-' / 'based' is 'Debian-based'), and the typesetter's hyphen goes ('another pack-' /
     'age?' is 'another package?')."""
     pieces, at = [], start
-    for broken in re.finditer(r"(?<=[^\W_/])-\n\s*", text[start:end]):
+    for broken in re.finditer(r"(?<=[^\W_]|/)-\n\s*", text[start:end]):
         hyphen = start + broken.start()
         pieces.append(text[at:hyphen] if hyphen in soft_hyphens else text[at : hyphen + 1])
         at = start + broken.end()
@@ -809,23 +822,26 @@ def pdf_segments(text: str, pages: tuple[int, ...], soft_hyphens: frozenset[int]
     number, and bare page numbers are chrome. A heading that ends in a hyphen goes on over the
     next line ('5.9 Moving, ..., and reintro-' / 'ducing packages'); its name reads the word
     whole where the hyphen is the typesetter's (`soft_hyphens`). A line that the table of
-    contents lists as a numbered heading is one, on one line or two."""
+    contents lists as a numbered heading is one, on up to three lines, and so is a chapter
+    opener ('CHAPTER' / 'FIVE' / its title, or 'Chapter 5' over a listed title). A chrome line
+    ends the paragraph before it, so that segments come in the document's order and no
+    paragraph holds a contents line or a page number."""
     bounds = [*pages, len(text)]
     page_lines = [_pdf_lines(text[bounds[p] : bounds[p + 1]], bounds[p]) for p in range(len(pages))]
     heads = Counter(text[a:b] for lines in page_lines for a, b in set(_edge_lines(lines)))
     running = {head for head, count in heads.items() if count >= max(3, len(pages) // 5)}
     numbered = _heads_with_page_numbers(text, page_lines)
-    contents = _contents_lines(text, page_lines)
     edges = {line for lines in page_lines for line in _edge_lines(lines)}
-    chrome = {
+    furniture = {
         (a, b)
         for lines in page_lines
         for a, b in lines
-        if (a, b) in contents
-        or ((a, b) in edges and (text[a:b] in running or PAGE_NUMBER.match(text[a:b]) or (a, b) in numbered))
+        if (a, b) in edges and (text[a:b] in running or PAGE_NUMBER.match(text[a:b]) or (a, b) in numbered)
     }
+    contents = _contents_lines(text, page_lines, furniture)
+    chrome = furniture | contents
     titles = _contents_titles(text, contents)
-    openers = _chapter_openers(text, page_lines, chrome, titles)
+    openers = _chapter_openers(text, page_lines, chrome, titles, soft_hyphens)
     listed = _listed_headings(text, page_lines, chrome, titles)
     headings = _true_headings(
         text,

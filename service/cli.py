@@ -430,7 +430,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "--suite",
         nargs="*",
         metavar="CORPUS",
-        help="index and evaluate every evaluation corpus, or those named (eval/suite.py lists them: article, pip-docs, ...)",
+        help="index and evaluate every evaluation corpus, or those named (see eval/suite.py: article, pip-docs, ...)",
     )
     evaluation.set_defaults(run=cmd_eval)
 

@@ -498,7 +498,8 @@ def test_contents_entries_and_headings_set_on_several_lines() -> None:
         "Chapter 1\nDefinitions and overview\n"
         "1.1 What is meant by saying that a package Depends, Recommends,\n"
         "Suggests, Conflicts, Replaces, Breaks or Provides another pack-\nage?\n"
-        + body * 2
+        + body
+        * 2
         + "Packages that are not in the archive may be listed as well, with their own versions. 2\n"
         "1.2 I know that Knoppix is Debian-\nbased. So after installing it on the hard disk, can I use\n"
         "apt on it?\n" + body,
@@ -532,7 +533,40 @@ def test_contents_entries_and_headings_set_on_several_lines() -> None:
     assert any("Packages that are not in the archive" in b.text for b in blocks)  # a footnote mark
     assert all(not (s.start < chrome_start < s.end) for s in segments for chrome_start in [text.index("\n2\n") + 1])
     assert [s.start for s in segments] == sorted(s.start for s in segments)  # in the document's order
-    assert next(b for b in blocks if b.text.startswith("are kept")).section.startswith("Chapter 1. Definitions")
+    assert (next(b for b in blocks if b.text.startswith("are kept")).section or "").startswith("Chapter 1. Definitions")
+
+
+def test_a_contents_counts_entries_not_lines_and_names_read_across_hyphens() -> None:
+    """Three body lines, two of them ending in a number around one that opens with a digit, are
+    no contents (a contents is three entries, an entry's wrapped lines are not entries); the
+    first entry of a contents may be set on two lines; a heading or chapter title broken after
+    the typesetter's hyphen reads the word whole ('detected/-' / 'working'), after a word's own
+    hyphen keeps it ('e-' / 'mail')."""
+    body = "The client library keeps a pool of connections open to every server it uses today.\n"
+    pages = [
+        "Contents\n1 Getting and installing Debian-based systems, from the first image to a working\n"
+        "desktop . . . . . . . . . 2\n1.1 Is my hardware detected/working under Debian? . . . . 2\n"
+        "1.2 What is an e-mail alias? . . . . . . . . . 3\n",
+        "Chapter 1\nGetting and installing Debian-based systems, from the first image to a work-\ning desktop\n"
+        "1.1 Is my hardware detected/-\nworking under Debian?\n"
+        + body
+        + "Failed requests are retried, as the policy in section 2\n"
+        "3 Retries are made by default, and the client waits between them for a while\n"
+        "that doubles each time: 1, 2, 4 ... 8\n",
+        "1.2 What is an e-\nmail alias?\n" + body * 2,
+    ]
+    text, starts = _pdf_text(pages)
+    soft = frozenset({text.index("work-\ning") + 4, text.index("detected/-") + len("detected/")})
+    segments = pdf_segments(text, starts, soft)
+    headings = [(s.level, s.name) for s in segments if s.kind is SegmentKind.HEADING]
+    assert headings == [
+        (1, "Chapter 1. Getting and installing Debian-based systems, from the first image to a working desktop"),
+        (2, "1.1 Is my hardware detected/working under Debian?"),
+        (2, "1.2 What is an e-mail alias?"),
+    ]
+    indexed = " ".join(b.text for b in parse_blocks(text, segments) if b.indexed)
+    assert "the client waits between them" in indexed and "as the policy in section 2" in indexed
+    assert "desktop . . ." not in indexed and "Debian-based systems, from the first image" not in indexed
 
 
 def test_a_file_is_parsed_again_only_when_its_bytes_or_path_change(
