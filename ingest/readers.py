@@ -281,6 +281,28 @@ _NOT_CONTENT_CLASSES = frozenset(
 )
 
 
+# What a Texinfo page (makeinfo, texi2any) carries besides its text: the node navigation over
+# every node ("Next: ..., Previous: ..., Up: ... [Contents]", div.header or div.nav-panel), the
+# table of contents, the node menus and mini-contents, and the index (its entries are links to
+# the sections, its "Jump to:" rows letters); other generators use some of these class names for
+# content (Doxygen's div.header holds the page title, its div.contents the whole page).
+TEXINFO = re.compile(r"makeinfo|texi2any|texi2html", re.I)
+_TEXINFO_FURNITURE = frozenset(
+    {
+        *("header", "nav-panel", "menu", "mini-toc", "section-toc", "contents", "shortcontents"),
+        *("contents-heading", "shortcontents-heading", "Contents_element", "Overview_element"),
+    }
+)
+
+
+def _texinfo_furniture(classes: set[str]) -> bool:
+    return bool(_TEXINFO_FURNITURE & classes) or any(c.startswith("index-") or "printindex" in c for c in classes)
+
+
+def _generator(tree: Any) -> str:
+    return " ".join(tree.xpath("//meta[translate(@name, 'GENERATOR', 'generator')='generator']/@content"))
+
+
 def _content_root(tree: Any) -> Any | None:
     """The element holding a page's content when the page says which: its one <main> (or
     role="main"), else its one <article>; the <body> of a page a documentation generator made.
@@ -291,9 +313,8 @@ def _content_root(tree: Any) -> Any | None:
             return found[0]
         if found:
             return None
-    generators = " ".join(tree.xpath("//meta[translate(@name, 'GENERATOR', 'generator')='generator']/@content"))
     body = tree.find("body")
-    return body if body is not None and DOC_GENERATORS.search(generators) else None
+    return body if body is not None and DOC_GENERATORS.search(_generator(tree)) else None
 
 
 def _without_furniture(root: Any) -> Any:
@@ -301,18 +322,44 @@ def _without_furniture(root: Any) -> Any:
     for element in root.xpath(_NOT_CONTENT):
         if element.getparent() is not None:
             element.drop_tree()
+    texinfo = bool(TEXINFO.search(_generator(root)))
     for element in root.xpath(".//*[@class]"):
-        if _NOT_CONTENT_CLASSES & set(element.get("class", "").split()) and element.getparent() is not None:
+        classes = set(element.get("class", "").split())
+        if (
+            _NOT_CONTENT_CLASSES & classes or (texinfo and _texinfo_furniture(classes))
+        ) and element.getparent() is not None:
             element.drop_tree()
+    if texinfo:  # the index's "Jump to:" letters
+        for element in root.xpath(".//table[.//a[contains(@class, 'summary-letter')]]"):
+            if element.getparent() is not None:
+                element.drop_tree()
     return root
+
+
+def _unwrap_boxes(root: Any) -> None:
+    """A table of one cell is a box drawn around its content (Texinfo's cartouche around an
+    example), not a table: its content takes its place, so that a <pre> in it stays a code
+    block (a Markdown table cell holds one line: the code would be run together)."""
+    for table in root.xpath(".//table"):
+        cells = table.xpath(".//td | .//th")
+        if len(cells) != 1 or table.getparent() is None or table.xpath(".//table"):
+            continue
+        cell = cells[0]
+        box = cell.makeelement("div", {})
+        box.text = cell.text
+        box.extend(list(cell))
+        box.tail = table.tail
+        table.getparent().replace(table, box)
 
 
 def _structured_markdown(root: Any) -> str:
     """The content element (furniture already out) as Markdown by markdownify: every heading,
-    code block (<pre>) and table of the page kept as Markdown structure."""
+    code block (<pre>) and table of the page kept as Markdown structure (a one-cell table
+    unwrapped)."""
     import lxml.html
     from markdownify import MarkdownConverter
 
+    _unwrap_boxes(root)
     converter = MarkdownConverter(
         heading_style="ATX",
         bullets="-",
@@ -361,21 +408,28 @@ def _kept_navigation(markdown: str, tree: Any) -> bool:
     return sum(link in lines for link in links) >= NAVIGATION_KEPT * len(links)
 
 
+def _heading_key(title: str) -> str:
+    return " ".join(re.sub(r"[\W_]+", " ", title).split()).casefold()
+
+
 def _keeps_structure(markdown: str, root: Any) -> bool:
-    """Whether trafilatura's Markdown kept at least half of the content's headings and of its
-    <pre> blocks (as headings and fenced code)."""
-    headings = len(root.xpath(".//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6"))
+    """Whether trafilatura's Markdown kept at least half of the content's headings (as Markdown
+    headings with their words: a '## comment' line of code it left unfenced is none) and of its
+    <pre> blocks (as fenced code)."""
+    titles = [_heading_key(h.text_content()) for h in root.xpath(".//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6")]
+    written = {_heading_key(line) for line in re.findall(r"^ {0,3}#{1,6}[ \t]+(.*)$", markdown, re.M)}
+    kept_headings = sum(1 for title in titles if title in written)
     blocks = len(root.xpath(".//pre"))
-    kept_headings = len(re.findall(r"^#{1,6} ", markdown, re.M))
     kept_blocks = len(re.findall(r"^ {0,3}(?:```|~~~)", markdown, re.M)) // 2
-    return 2 * kept_headings >= headings and 2 * kept_blocks >= blocks
+    return 2 * kept_headings >= len(titles) and 2 * kept_blocks >= blocks
 
 
 # trafilatura writes inline code that the page broke over lines as a fence opened after the
 # sentence's words ("Run ```\nmkdocs\n--version\n```\n to check"). The closing marker then
 # starts a line, so CommonMark opens a fence there and every fence after it in the page swaps
-# code and prose. A marker that follows words on its line cannot open a fence.
-_FENCE_AFTER_WORDS = re.compile(r"(?m)(?<=\S)[ \t]*(```)[ \t]*\n(?:(?! {0,3}```).*\n){0,20}? {0,3}(```)")
+# code and prose. A marker that follows words on its line cannot open a fence (a quote's '>'
+# is no word: '> ```' opens or closes a quoted fence, as markdownify writes a <pre> in a quote).
+_FENCE_AFTER_WORDS = re.compile(r"(?m)(?<=[^\s>])[ \t]*(```)[ \t]*\n(?:(?! {0,3}```).*\n){0,20}? {0,3}(```)")
 
 
 def unfenced_inline_code(text: str) -> str:

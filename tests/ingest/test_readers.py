@@ -193,6 +193,83 @@ def test_a_generated_manual_keeps_its_headings_and_examples(tmp_path: Path) -> N
         assert document.text[block.start : block.end] == block.text
 
 
+TEXINFO_PAGE = """<!DOCTYPE html><html><head><title>R Data Import/Export</title>
+<meta name="Generator" content="texi2any"></head><body>
+<h1 class="settitle">R Data Import/Export</h1>
+<div class="Contents_element" id="SEC_Contents"><h2 class="contents-heading">Table of Contents</h2>
+<div class="contents"><ul class="no-bullet"><li><a href="#Imports">1 Imports</a></li>
+<li><a href="#Encodings">1.1 Encodings</a></li></ul></div></div>
+<div class="chapter" id="Imports"><div class="header"><p>Next: <a href="#Encodings" rel="next">Encodings</a>,
+Up: <a href="#Top" rel="up">Top</a> &nbsp; [<a href="#SEC_Contents" rel="contents">Contents</a>]</p></div>
+<h2 class="chapter">1 Imports</h2>
+<p>The easiest form of data to import into R is a simple text file.</p>
+<table class="cartouche" border="1"><tr><td><pre class="example">## read the whole file
+x &lt;- readLines("data.txt")
+</pre></td></tr></table>
+<ul class="section-toc"><li><a href="#Encodings">Encodings</a></li></ul>
+<div class="section" id="Encodings"><div class="header"><p>Previous: <a href="#Imports" rel="prev">Imports</a></p></div>
+<h3 class="section">1.1 Encodings</h3>
+<p>Unless the file is in the native encoding, say which encoding it is in.</p>
+<blockquote><pre class="example">## declare it
+con &lt;- file("data.txt", encoding = "UCS-2LE")
+</pre></blockquote>
+<p>A file in UTF-8 is read with its byte-order mark removed.</p>
+</div></div>
+<div class="unnumbered" id="Concept-index"><h2 class="unnumbered">Concept index</h2>
+<table><tr><th>Jump to: &nbsp; </th><td><a class="summary-letter" href="#index-E"><b>E</b></a></td></tr></table>
+<table class="index-cp" border="0"><tr><td></td><td><a href="#index-encodings">encodings</a>:</td>
+<td><a href="#Encodings">Encodings</a></td></tr></table></div>
+</body></html>
+"""
+
+
+def test_a_texinfo_manual_is_its_text_without_node_navigation_contents_or_index(tmp_path: Path) -> None:
+    """A Texinfo manual (texi2any, one page): over every node a 'Next: ..., Up: ... [Contents]'
+    line, the table of contents, node menus and the index are navigation, not text; its examples
+    (boxed in a one-cell table, or quoted) stay code, and their '## comment' lines no headings."""
+    (tmp_path / "R-data.html").write_text(TEXINFO_PAGE, encoding="utf-8")
+    document = load_document(tmp_path / "R-data.html", tmp_path)
+    text = document.text
+    assert "Next:" not in text and "Previous:" not in text and "Table of Contents" not in text
+    assert "Jump to" not in text and "encodings:" not in text
+    blocks = parse_blocks(text, document.segments)
+    code = [b.text for b in blocks if b.form == SegmentKind.CODE]
+    assert any('readLines("data.txt")' in c and "## read the whole file" in c for c in code)
+    assert any("UCS-2LE" in b.text and "## declare it" in b.text for b in blocks)  # one quoted block
+    after = next(b for b in blocks if b.text.startswith("A file in UTF-8"))
+    assert after.section == "R Data Import/Export › 1 Imports › 1.1 Encodings"
+    assert {b.section for b in blocks} <= {
+        None,
+        "R Data Import/Export",
+        "R Data Import/Export › 1 Imports",
+        "R Data Import/Export › 1 Imports › 1.1 Encodings",
+        "R Data Import/Export › Concept index",
+    }
+    for block in blocks:
+        assert text[block.start : block.end] == block.text
+
+
+def test_comment_lines_of_unfenced_code_are_not_kept_headings_and_quoted_fences_pair() -> None:
+    """trafilatura can leave an example unfenced, its '## comment' lines then look like headings:
+    only a heading of the page, by its words, counts as one it kept. A quote's '>' before a
+    fence is no sentence's words: the quoted fence opens and closes as written."""
+    import lxml.html
+
+    from ingest.readers import _keeps_structure, unfenced_inline_code
+
+    root = lxml.html.fromstring(
+        "<div><h2>1 Imports</h2><h3>1.1 Encodings</h3><h3>1.2 Export</h3><pre>x</pre><pre>y</pre></div>"
+    )
+    comments = "## read the file\n\n## list the tables\n\n## load it\n\n```\nx\n```\n\n```\ny\n```\n"
+    assert not _keeps_structure(comments, root)
+    kept = "## 1 Imports\n\n### 1.1 Encodings\n\n```\nx\n```\n\n```\ny\n```\n"
+    assert _keeps_structure(kept, root)
+    quoted = "> ```\n> PKG_LIBS = @LIBS@\n> ```\n\nwhere it is simply\n\n```\nmake\n```\n"
+    assert unfenced_inline_code(quoted) == quoted
+    broken = "Run ```\nmkdocs\n--version\n```\n to check.\n"
+    assert unfenced_inline_code(broken) != broken
+
+
 def test_a_page_is_read_in_the_encoding_it_declares(tmp_path: Path) -> None:
     """DocBook writes ISO-8859-1 unless told otherwise: such a page is read, not refused as
     invalid UTF-8; an encoding nobody knows is a one-line error naming the file."""
