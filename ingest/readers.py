@@ -89,11 +89,12 @@ _BLOCK_KINDS = {
 }
 
 
-def _markdown_parser() -> Any:
+def _markdown_parser(front_matter: bool = True) -> Any:
     from markdown_it import MarkdownIt
     from mdit_py_plugins.front_matter import front_matter_plugin
 
-    return MarkdownIt("commonmark").enable("table").use(front_matter_plugin)
+    parser = MarkdownIt("commonmark").enable("table")
+    return parser.use(front_matter_plugin) if front_matter else parser
 
 
 def _line_starts(text: str) -> list[int]:
@@ -130,15 +131,19 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def markdown_segments(text: str, parse_text: str | None = None) -> tuple[list[Segment], str | None, dict[str, Any]]:
+def markdown_segments(
+    text: str, parse_text: str | None = None, front_matter: bool = True
+) -> tuple[list[Segment], str | None, dict[str, Any]]:
     """Block segments of a CommonMark/GFM text from markdown-it's source line maps. Front
     matter, HTML blocks (comments included) and link reference definitions produce no
     segment, so they are never indexed; the text itself stays the source, offsets exact.
     `parse_text`, where given, is what markdown-it reads instead: a copy of `text` of the same
-    length with some markup neutralised, so the segments still slice `text`."""
+    length with some markup neutralised, so the segments still slice `text`. Without
+    `front_matter` (a page's Markdown, which has none), a text that opens with '---' (a rule,
+    from an <hr>) is not read as front matter up to the next rule."""
     if parse_text is not None and len(parse_text) != len(text):
         raise ValueError("parse_text must be as long as text")
-    tokens = _markdown_parser().parse(text if parse_text is None else parse_text)
+    tokens = _markdown_parser(front_matter).parse(text if parse_text is None else parse_text)
     lines = _line_starts(text)
     segments: list[Segment] = []
     front: dict[str, Any] = {}
@@ -276,7 +281,8 @@ _NOT_CONTENT = (
 _NOT_CONTENT_CLASSES = frozenset(
     {
         *("nav", "navbar", "navigation", "navheader", "navfooter", "related", "pager"),
-        *("toc", "breadcrumb", "breadcrumbs", "sidebar", "sphinxsidebar", "headerlink", "list-of-tables"),
+        *("toc", "breadcrumb", "breadcrumbs", "sidebar", "sphinxsidebar", "headerlink", "copiable-link"),
+        "list-of-tables",
     }
 )
 
@@ -289,7 +295,7 @@ _NOT_CONTENT_CLASSES = frozenset(
 TEXINFO = re.compile(r"makeinfo|texi2any|texi2html", re.I)
 _TEXINFO_FURNITURE = frozenset(
     {
-        *("header", "nav-panel", "menu", "mini-toc", "section-toc", "contents", "shortcontents"),
+        *("header", "nav-panel", "node", "menu", "mini-toc", "section-toc", "contents", "shortcontents"),
         *("contents-heading", "shortcontents-heading", "Contents_element", "Overview_element"),
     }
 )
@@ -330,19 +336,20 @@ def _without_furniture(root: Any) -> Any:
         ) and element.getparent() is not None:
             element.drop_tree()
     if texinfo:  # the index's "Jump to:" letters
-        for element in root.xpath(".//table[.//a[contains(@class, 'summary-letter')]]"):
+        for element in root.xpath(".//table[.//a[contains(@class, 'summary-letter')]][not(.//table)]"):
             if element.getparent() is not None:
                 element.drop_tree()
     return root
 
 
 def _unwrap_boxes(root: Any) -> None:
-    """A table of one cell is a box drawn around its content (Texinfo's cartouche around an
-    example), not a table: its content takes its place, so that a <pre> in it stays a code
-    block (a Markdown table cell holds one line: the code would be run together)."""
-    for table in root.xpath(".//table"):
+    """A table of one cell and no caption is a box drawn around its content (Texinfo's
+    cartouche around an example), not a table: its content takes its place, so that a <pre> in
+    it stays a code block (a Markdown table cell holds one line: the code would be run
+    together)."""
+    for table in reversed(root.xpath(".//table")):  # innermost first: a box in a box is unwrapped twice
         cells = table.xpath(".//td | .//th")
-        if len(cells) != 1 or table.getparent() is None or table.xpath(".//table"):
+        if len(cells) != 1 or table.getparent() is None or table.xpath(".//table | .//caption"):
             continue
         cell = cells[0]
         box = cell.makeelement("div", {})
@@ -416,20 +423,25 @@ def _keeps_structure(markdown: str, root: Any) -> bool:
     """Whether trafilatura's Markdown kept at least half of the content's headings (as Markdown
     headings with their words: a '## comment' line of code it left unfenced is none) and of its
     <pre> blocks (as fenced code)."""
-    titles = [_heading_key(h.text_content()) for h in root.xpath(".//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6")]
-    written = {_heading_key(line) for line in re.findall(r"^ {0,3}#{1,6}[ \t]+(.*)$", markdown, re.M)}
-    kept_headings = sum(1 for title in titles if title in written)
+    titles = Counter(
+        _heading_key(h.text_content()) for h in root.xpath(".//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6")
+    )
+    written = Counter(_heading_key(line) for line in re.findall(r"^ {0,3}#{1,6}[ \t]+(.*)$", markdown, re.M))
+    kept_headings = sum((titles & written).values())
     blocks = len(root.xpath(".//pre"))
     kept_blocks = len(re.findall(r"^ {0,3}(?:```|~~~)", markdown, re.M)) // 2
-    return 2 * kept_headings >= len(titles) and 2 * kept_blocks >= blocks
+    return 2 * kept_headings >= titles.total() and 2 * kept_blocks >= blocks
 
 
 # trafilatura writes inline code that the page broke over lines as a fence opened after the
 # sentence's words ("Run ```\nmkdocs\n--version\n```\n to check"). The closing marker then
 # starts a line, so CommonMark opens a fence there and every fence after it in the page swaps
-# code and prose. A marker that follows words on its line cannot open a fence (a quote's '>'
-# is no word: '> ```' opens or closes a quoted fence, as markdownify writes a <pre> in a quote).
-_FENCE_AFTER_WORDS = re.compile(r"(?m)(?<=[^\s>])[ \t]*(```)[ \t]*\n(?:(?! {0,3}```).*\n){0,20}? {0,3}(```)")
+# code and prose. A marker that follows words on its line cannot open a fence; one after a
+# quote's markers alone does ('> ```' opens or closes a quoted fence, as markdownify writes a
+# <pre> in a <blockquote>), and '->' before it is words.
+_FENCE_AFTER_WORDS = re.compile(
+    r"(?m)^(?!(?: {0,3}>)*[ \t]*```)[^\n]*?\S[ \t]*(```)[ \t]*\n(?:(?! {0,3}```).*\n){0,20}? {0,3}(```)"
+)
 
 
 def unfenced_inline_code(text: str) -> str:
@@ -484,7 +496,7 @@ def read_html(raw: bytes, path: Path) -> Parsed:
         if body is not None:
             markdown = _structured_markdown(_without_furniture(body))
     text = unicodedata.normalize("NFC", markdown)
-    segments, first_heading, _ = markdown_segments(text, unfenced_inline_code(text))
+    segments, first_heading, _ = markdown_segments(text, unfenced_inline_code(text), front_matter=False)
     return Parsed(text, "html", segments, title or first_heading)
 
 

@@ -268,6 +268,28 @@ def test_comment_lines_of_unfenced_code_are_not_kept_headings_and_quoted_fences_
     assert unfenced_inline_code(quoted) == quoted
     broken = "Run ```\nmkdocs\n--version\n```\n to check.\n"
     assert unfenced_inline_code(broken) != broken
+    arrow = "Then open Settings -> ```\nEditor\nFont\n```\n and pick a size.\n"  # '->' is words
+    assert unfenced_inline_code(arrow) != arrow
+
+
+def test_a_split_texinfo_node_between_rules_and_boxes_in_boxes() -> None:
+    """A node of a split Texinfo manual: its navigation panels gone, the rules beside them open
+    and close its Markdown ('---'), which is no front matter (a page has none); a box in a box
+    is unwrapped twice, and a one-cell table with a caption is a table, caption kept."""
+    from ingest.readers import read_html
+
+    page = b"""<html><head><meta name="generator" content="texi2any 6.8"></head><body>
+<div class="header"><p>Next: <a href="b.html">Widgets</a>, Up: <a href="index.html">Top</a></p></div><hr>
+<h2 class="chapter">1 Intro</h2><p>Foo is a program that frobs widgets.</p>
+<table class="cartouche"><tr><td><table class="cartouche"><tr><td><pre class="example">x &lt;- 1
+y &lt;- 2</pre></td></tr></table></td></tr></table>
+<table><caption>Table 1.1: Maximum sizes</caption><tr><td><pre>64 bits</pre></td></tr></table>
+<hr><div class="header"><p>Next: <a href="b.html">Widgets</a></p></div></body></html>"""
+    parsed = read_html(page, Path("Intro.html"))
+    kinds = [(s.kind, parsed.text[s.start : s.end]) for s in parsed.segments or []]
+    assert (SegmentKind.HEADING, "1 Intro") in kinds and "Next:" not in parsed.text
+    assert (SegmentKind.CODE, "```\nx <- 1\ny <- 2\n```") in kinds
+    assert "Table 1.1: Maximum sizes" in parsed.text
 
 
 def test_a_page_is_read_in_the_encoding_it_declares(tmp_path: Path) -> None:
