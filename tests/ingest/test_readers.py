@@ -290,6 +290,18 @@ y &lt;- 2</pre></td></tr></table></td></tr></table>
     assert (SegmentKind.HEADING, "1 Intro") in kinds and "Next:" not in parsed.text
     assert (SegmentKind.CODE, "```\nx <- 1\ny <- 2\n```") in kinds
     assert "Table 1.1: Maximum sizes" in parsed.text
+    old_style = b"""<html><head><title>Intro - GNU Foo</title><meta name="generator" content="makeinfo 4.13">
+</head><body><div class="node"><a name="Intro"></a><p><hr>
+Next:&nbsp;<a rel="next" accesskey="n" href="Usage.html#Usage">Usage</a>,
+Up:&nbsp;<a rel="up" accesskey="u" href="index.html#Top">Top</a></div>
+<h2 class="chapter">1 Intro</h2>
+<p>Foo is a program that frobs widgets. It reads a widget file and writes the frobbed widgets
+to standard output, one per line.
+<pre class="example">     foo --frob widgets.txt
+</pre>
+<p>Options are described in the next chapter; the defaults suit most widget files.
+<ul class="menu"><li><a accesskey="1" href="Invoking.html#Invoking">Invoking</a></ul></body></html>"""
+    assert "Next:" not in read_html(old_style, Path("Intro.html")).text  # trafilatura's text kept it
 
 
 def test_a_page_is_read_in_the_encoding_it_declares(tmp_path: Path) -> None:
