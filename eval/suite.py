@@ -121,16 +121,19 @@ def suite_table(reports: dict[str, dict[str, Any]]) -> str:
 def run_suite(
     out: Path, model_dir: Path, names: list[str] | None = None, index_root: Path | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Index and evaluate each corpus; the indexes go to `index_root/<name>` (kept) or a scratch folder."""
+    """Index and evaluate each corpus; the indexes go to `index_root/<name>` (kept) or a scratch
+    folder. A corpus that two question sets share (the article's) is indexed once."""
     out.mkdir(parents=True, exist_ok=True)
     reports: dict[str, dict[str, Any]] = {}
+    indexed: dict[Path, Path] = {}
     with tempfile.TemporaryDirectory(prefix="citeqa-suite-") as scratch:
         for entry in SUITE:
             if names and entry.name not in names:
                 continue
-            index_dir = (index_root or Path(scratch)) / entry.name
-            build_eval_index(entry.corpus, index_dir, model_dir)
-            reports[entry.name] = evaluate_corpus(entry, index_dir, out, model_dir)
+            if entry.corpus not in indexed:
+                indexed[entry.corpus] = (index_root or Path(scratch)) / entry.name
+                build_eval_index(entry.corpus, indexed[entry.corpus], model_dir)
+            reports[entry.name] = evaluate_corpus(entry, indexed[entry.corpus], out, model_dir)
     (out / "suite.json").write_text(json.dumps(reports, indent=2, default=str), encoding="utf-8")
     (out / "suite.md").write_text("# citeqa on every corpus\n\n" + suite_table(reports) + "\n", encoding="utf-8")
     return reports

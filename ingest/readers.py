@@ -873,7 +873,7 @@ def _name_of_lines(text: str, start: int, end: int, soft_hyphens: frozenset[int]
     ('Debian-' / 'based' is 'Debian-based'), and the typesetter's hyphen goes ('another pack-' /
     'age?' is 'another package?')."""
     pieces, at = [], start
-    for broken in re.finditer(r"(?<=[^\W_]|/)-\n\s*", text[start:end]):
+    for broken in re.finditer(r"(?<=[^\W_]|/)-[ \t]*\n\s*", text[start:end]):
         hyphen = start + broken.start()
         pieces.append(text[at:hyphen] if hyphen in soft_hyphens else text[at : hyphen + 1])
         at = start + broken.end()
@@ -945,17 +945,13 @@ def pdf_segments(text: str, pages: tuple[int, ...], soft_hyphens: frozenset[int]
                 if paragraph:
                     segments.append(Segment(*paragraph, SegmentKind.PARAGRAPH))
                     paragraph = None
-                name = re.sub(r"\s+", " ", line)
                 level = 1 if line.startswith(("Chapter", "Appendix", "Part")) else line.split()[0].count(".") + 1
                 following = lines[number + 1] if number + 1 < len(lines) else None
                 if listed.get((a, b), (a, b)) != (a, b):
                     opened_to = b = listed[(a, b)][1]
-                    name = _name_of_lines(text, a, b, soft_hyphens)
                 elif line.endswith("-") and following and following not in chrome and following not in headings:
-                    rest = re.sub(r"\s+", " ", text[slice(*following)])
-                    name = (name[:-1] if b - 1 in soft_hyphens else name) + rest
                     opened_to = b = following[1]
-                segments.append(Segment(a, b, SegmentKind.HEADING, level, name))
+                segments.append(Segment(a, b, SegmentKind.HEADING, level, _name_of_lines(text, a, b, soft_hyphens)))
                 continue
             paragraph = (paragraph[0], b) if paragraph else (a, b)
             if line[-1] in ".:!?" and b - a < 0.8 * full:
