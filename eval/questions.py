@@ -12,6 +12,9 @@ from ingest.errors import CiteqaError
 
 DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "questions.jsonl"
 QUESTION_TYPES = {"factual", "paraphrase", "expert", "continued", "off_topic"}
+# An unanswerable question is "near" when it is on the corpus's own subject (a fact it never
+# states), "unrelated" when it is about something else; older sets leave it unlabelled.
+TOPICS = {"near", "unrelated"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Question:
     kind: str
     evidence: tuple[str, ...]
     speaker: str | None = None
+    topic: str | None = None  # unanswerable questions only: "near" or "unrelated"
 
     @property
     def answerable(self) -> bool:
@@ -45,11 +49,15 @@ def load_questions(path: Path = DEFAULT_QUESTIONS) -> list[Question]:
             continue
         try:
             row = json.loads(line)
-            question = Question(row["id"], row["question"], row["type"], tuple(row["evidence"]), row.get("speaker"))
+            question = Question(
+                row["id"], row["question"], row["type"], tuple(row["evidence"]), row.get("speaker"), row.get("topic")
+            )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise CiteqaError(f"{path}:{number}: malformed question ({exc})") from exc
         if question.kind not in QUESTION_TYPES:
             raise CiteqaError(f"{path}:{number}: unknown type '{question.kind}'")
+        if question.topic is not None and (question.topic not in TOPICS or question.answerable):
+            raise CiteqaError(f"{path}:{number}: 'topic' is 'near' or 'unrelated', for unanswerable questions only")
         questions.append(question)
     return questions
 

@@ -68,6 +68,39 @@ SUITE = [
         "Filesystem Hierarchy Standard 3.0 (PDF)",
         held_out=True,
     ),
+    # Five more genres (issue 19), each with questions written by a helper from the documents alone.
+    EvalCorpus(
+        "docker-cli-md",
+        EVAL_DIR / "corpora/docker-cli-md",
+        EVAL_DIR / "questions/docker-cli-md.jsonl",
+        "Docker 20.10 command-line reference, 54 commands (Markdown)",
+    ),
+    EvalCorpus(
+        "debian-faq-html",
+        EVAL_DIR / "corpora/debian-faq-html",
+        EVAL_DIR / "questions/debian-faq-html.jsonl",
+        "The Debian GNU/Linux FAQ 11.1 (DocBook HTML)",
+    ),
+    EvalCorpus(
+        "python-tutorial-html",
+        EVAL_DIR / "corpora/python-tutorial-html",
+        EVAL_DIR / "questions/python-tutorial-html.jsonl",
+        "The Python 3.11 tutorial (Sphinx HTML)",
+    ),
+    EvalCorpus(
+        "git-man-html",
+        EVAL_DIR / "corpora/git-man-html",
+        EVAL_DIR / "questions/git-man-html.jsonl",
+        "Twelve git manual pages, git 2.39 (AsciiDoc HTML)",
+        held_out=True,
+    ),
+    EvalCorpus(
+        "python-whatsnew-html",
+        EVAL_DIR / "corpora/python-whatsnew-html",
+        EVAL_DIR / "questions/python-whatsnew-html.jsonl",
+        "What's New in Python 3.10 and 3.11 (release notes, Sphinx HTML)",
+        held_out=True,
+    ),
 ]
 BY_NAME = {c.name: c for c in SUITE}
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from eval.questions import Span, covers_half, evidence_spans, load_questions
-from ingest.documents import Document
+from eval.suite import SUITE, EvalCorpus
+from ingest.documents import Document, load_corpus
+from ingest.errors import CiteqaError
 
 
 def test_every_evidence_quote_is_in_the_corpus(article: Document) -> None:
@@ -44,3 +48,33 @@ def test_the_held_out_article_questions_quote_the_article(article: Document) -> 
         for quote, spans in zip(question.evidence, evidence_spans(question, [article]), strict=True):
             assert spans, f"{question.qid}: {quote!r} not in the article"
             assert all(article.text[s.start : s.end] == quote for s in spans)
+
+
+@pytest.mark.parametrize("entry", SUITE, ids=lambda e: e.name)
+def test_every_suite_question_set_is_well_formed(entry: EvalCorpus) -> None:
+    """Every set of the suite: unique ids, at least 40 answerable and 8 unanswerable questions
+    (the sets written for the wider evaluation label at least half of these near-topic), and
+    every evidence quote found in its corpus as citeqa reads it."""
+    questions = load_questions(entry.questions)
+    assert len({q.qid for q in questions}) == len(questions)
+    assert sum(q.answerable for q in questions) >= 40
+    unanswerable = [q for q in questions if not q.answerable]
+    assert len(unanswerable) >= 8
+    labelled = [q for q in unanswerable if q.topic]
+    assert 2 * sum(q.topic == "near" for q in labelled) >= len(labelled)
+    documents = load_corpus(entry.corpus)
+    for question in questions:
+        for quote, spans in zip(question.evidence, evidence_spans(question, documents), strict=True):
+            assert spans, f"{question.qid}: {quote!r} not in {entry.name}"
+
+
+def test_a_topic_is_for_unanswerable_questions_only(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "a", "question": "q?", "type": "factual", "evidence": ["x"], "topic": "near"}\n')
+    with pytest.raises(CiteqaError, match="topic"):
+        load_questions(path)
+    path.write_text('{"id": "a", "question": "q?", "type": "off_topic", "evidence": [], "topic": "nearby"}\n')
+    with pytest.raises(CiteqaError, match="topic"):
+        load_questions(path)
+    path.write_text('{"id": "a", "question": "q?", "type": "off_topic", "evidence": [], "topic": "near"}\n')
+    assert load_questions(path)[0].topic == "near"
