@@ -255,7 +255,7 @@ def test_comment_lines_of_unfenced_code_are_not_kept_headings_and_quoted_fences_
     fence is no sentence's words: the quoted fence opens and closes as written."""
     import lxml.html
 
-    from ingest.readers import _keeps_structure, unfenced_inline_code
+    from ingest.readers.html import _keeps_structure, unfenced_inline_code
 
     root = lxml.html.fromstring(
         "<div><h2>1 Imports</h2><h3>1.1 Encodings</h3><h3>1.2 Export</h3><pre>x</pre><pre>y</pre></div>"
@@ -358,7 +358,7 @@ def fhs() -> Document:
 def test_pdf_pages_are_recorded_and_citations_land_on_their_page(fhs: Document) -> None:
     import pypdfium2 as pdfium
 
-    from ingest.readers import _pdf_page_text
+    from ingest.readers.pdf_pages import _pdf_page_text
 
     document = pdfium.PdfDocument(str(FHS))
     pages = [_pdf_page_text(document[number])[0] for number in range(len(document))]
@@ -735,7 +735,7 @@ def test_a_myst_directive_is_its_body_without_the_fence_lines() -> None:
 def test_the_target_of_a_refresh_at_once(content: str, target: str | None) -> None:
     import lxml.html
 
-    from ingest.readers import _redirect_target
+    from ingest.readers.html import _redirect_target
 
     page = f'<html><head><meta http-equiv="Refresh" content="{content}"></head><body>x</body></html>'
     assert _redirect_target(lxml.html.document_fromstring(page)) == target
