@@ -1,4 +1,4 @@
-"""The `citeqa` command: ingest, serve, ask."""
+"""The `citeqa` command: ingest, serve, ask, and the commands other packages register (eval, bench)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ EXIT_USAGE = 2
 ENGINE_NAMES = ("local", "ray")  # ingest.engines.ENGINES, named here so `--help` imports no numpy
 
 Command = Callable[[argparse.Namespace, Settings], int]
+# Packages above the service add their subcommands through entry points of this group: a
+# function (subparsers, settings) -> None (eval's `eval` and `bench`, eval/commands.py).
+COMMANDS_GROUP = "citeqa.commands"
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]", Settings], None]
 
 
 def _fail(message: str) -> int:
@@ -235,113 +239,6 @@ def print_answer(question: str, answer: Answer) -> None:
         console.print(Text(f"    {hit.document.title} › {section} · {where}\n", style="dim"))
 
 
-def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        from eval.run import EvalOptions, evaluate
-    except ImportError as exc:
-        return _fail(f"evaluation needs the eval extras: pip install -e '.[eval]' ({exc.name} missing)")
-    from service.retriever import open_retriever
-
-    model_dir = settings.resolved_model_path()
-    if args.suite is not None:
-        from eval.suite import BY_NAME, run_suite
-
-        unknown = [name for name in args.suite if name not in BY_NAME]
-        if unknown:
-            return _fail(f"unknown corpus {', '.join(unknown)} (choose from {', '.join(BY_NAME)})")
-        reports = run_suite(args.out, model_dir, args.suite or None)
-        for name, report in reports.items():
-            hybrid = report["systems"]["citeqa hybrid"]
-            print(f"{name}: R@5 {hybrid['recall@5']:.3f}, MRR@10 {hybrid['mrr@10']:.3f}")
-        print(f"wrote {args.out / 'suite.md'} and {args.out / 'suite.json'}")
-        return 0
-    retriever = open_retriever(args.index, model_dir, settings.model_sha256)
-    options = EvalOptions(
-        index=args.index,
-        corpus=args.corpus,
-        questions=args.questions,
-        out=args.out,
-        model_dir=model_dir,
-        baseline=not args.no_baseline,
-        tune=args.tune,
-        variants=args.variants,
-    )
-    report, paths = evaluate(options, retriever)
-    hybrid = report["systems"]["citeqa hybrid"]
-    print(
-        f"hybrid: R@1 {hybrid['recall@1']:.3f}, R@5 {hybrid['recall@5']:.3f}, MRR@10 {hybrid['mrr@10']:.3f}; "
-        f"wrote {', '.join(str(p) for p in paths)}"
-    )
-    if args.tune:
-        tuning = report["tuning"]
-        print(f"tuned: {tuning['chosen']} (cross-validated MRR@10 {tuning['cross_validated']['mrr@10']:.3f})")
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        from eval.bench import BenchOptions, run_bench
-        from eval.bench_report import write_bench
-    except ImportError as exc:
-        return _fail(f"the benchmark needs the eval extras: pip install -e '.[eval]' ({exc.name} missing)")
-    from rich.console import Console
-
-    from service.retriever import verify_serving
-
-    model_dir = settings.resolved_model_path()
-    console = Console(stderr=True)
-    if args.ingest_corpus is not None:
-        from eval.bench_ingest import run_ingest_bench, write_ingest_bench
-
-        if not args.ingest_corpus.is_dir():
-            return _fail(f"corpus folder not found: {args.ingest_corpus}")
-        report = run_ingest_bench(
-            args.ingest_corpus,
-            model_dir,
-            lambda message: console.log(message),
-            args.repeat,
-            args.ingest_baseline,
-            torch_too=not args.no_torch,
-        )
-        for name, value in report["ratios"].items():
-            print(f"{name}: {value:.2f}")
-        print(f"wrote {', '.join(str(p) for p in write_ingest_bench(args.out, report))}")
-        return 0
-    verify_serving(args.index, model_dir, settings.model_sha256)
-    options = BenchOptions(
-        index=args.index,
-        corpus=args.corpus,
-        out=args.out,
-        model_dir=model_dir,
-        seconds=args.seconds,
-        cold=args.cold,
-        scale_sizes=tuple(args.scale) if args.scale else (),
-    )
-    if args.scale_path:
-        return _bench_scale_path(args, model_dir, lambda message: console.log(message))
-    report = run_bench(options, lambda message: console.log(message))
-    paths = write_bench(args.out, report)
-    for name, value in report["ratios"].items():
-        print(f"{name}: {value:.2f}")
-    print(f"wrote {', '.join(str(p) for p in paths)}")
-    return 0
-
-
-def _bench_scale_path(args: argparse.Namespace, model_dir: Path, say: Callable[[str], None]) -> int:
-    """The whole answer path at synthetic corpus sizes beside the article, on its own: it
-    builds million-passage indexes in memory and so takes far longer than the rest."""
-    from eval.scale_path import run_scale_path, scale_path_markdown
-
-    report = run_scale_path(args.index, model_dir, tuple(args.scale_path), say)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "scale-path.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    table = scale_path_markdown(report)
-    (args.out / "scale-path.md").write_text(table + "\n", encoding="utf-8")
-    print(table)
-    print(f"wrote {args.out / 'scale-path.json'}, {args.out / 'scale-path.md'}")
-    return 0
-
-
 def _workers(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -361,6 +258,14 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return number
+
+
+def _command_registrars() -> list[Registrar]:
+    """The registered subcommands of other packages, in the order of their entry points' names."""
+    from importlib.metadata import entry_points
+
+    found = sorted(entry_points(group=COMMANDS_GROUP), key=lambda point: point.name)
+    return [point.load() for point in found]
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
@@ -414,61 +319,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     ask.add_argument("--section", help="only passages whose section path starts with this (any case)")
     ask.add_argument("--speaker", help="only passages spoken by this person (exact name, any case)")
     ask.set_defaults(run=cmd_ask)
-    evaluation = sub.add_parser(
-        "eval",
-        help="evaluate every mode and the LangChain recipe on a question set",
-        epilog="example: citeqa eval --index index --questions eval/questions.jsonl --out reports/eval --tune",
-    )
-    evaluation.add_argument("--index", type=Path, default=settings.index_dir)
-    evaluation.add_argument("--corpus", type=Path, default=settings.corpus_dir)
-    evaluation.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"))
-    evaluation.add_argument("--out", type=Path, default=Path("reports/eval"))
-    evaluation.add_argument("--no-baseline", action="store_true", help="skip the LangChain recipe")
-    evaluation.add_argument("--tune", action="store_true", help="grid-search fusion weights, calibrate 'no answer'")
-    evaluation.add_argument("--variants", action="store_true", help="also measure chunking/context variants")
-    evaluation.add_argument(
-        "--suite",
-        nargs="*",
-        metavar="CORPUS",
-        help="index and evaluate every evaluation corpus, or those named (see eval/suite.py: article, pip-docs, ...)",
-    )
-    evaluation.set_defaults(run=cmd_eval)
-
-    bench = sub.add_parser(
-        "bench",
-        help="measure latency, throughput, start-up, ingest and scale against baselines",
-        epilog="example: citeqa bench --index index --out reports/bench --scale 10000 100000 1000000\n"
-        "         citeqa bench --ingest-corpus eval/corpora/pip-docs --out reports/bench-ingest",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    bench.add_argument("--index", type=Path, default=settings.index_dir)
-    bench.add_argument("--corpus", type=Path, default=settings.corpus_dir)
-    bench.add_argument("--out", type=Path, default=Path("reports/bench"))
-    bench.add_argument("--seconds", type=float, default=8.0, help="duration of each load run")
-    bench.add_argument("--cold", action="store_true", help="also time `make run` in a fresh clone")
-    bench.add_argument("--scale", type=int, nargs="*", help="synthetic corpus sizes for the scale measurements")
-    bench.add_argument(
-        "--scale-path",
-        type=int,
-        nargs="+",
-        metavar="PASSAGES",
-        help="only time the whole answer path on synthetic indexes of these sizes, beside the article",
-    )
-    bench.add_argument(
-        "--ingest-corpus",
-        type=Path,
-        help="only measure ingest of this corpus: torch against ONNX, re-ingest after one change, LangChain",
-    )
-    bench.add_argument("--repeat", type=int, default=3, help="runs of each ingest measurement (median reported)")
-    bench.add_argument(
-        "--ingest-baseline", type=Path, help="a checkout of an earlier citeqa whose `citeqa ingest` is timed alongside"
-    )
-    bench.add_argument(
-        "--no-torch",
-        action="store_true",
-        help="with --ingest-corpus: leave out PyTorch (its embedding and `ingest --no-onnx`), for corpora of a few MB",
-    )
-    bench.set_defaults(run=cmd_bench)
+    for register in _command_registrars():
+        register(sub, settings)
     return parser
 
 

@@ -170,7 +170,7 @@ class Server:
 
 def start_server(index: Path, timeout: float = 90, **env: str) -> Iterator[Server]:
     """`citeqa serve` on 127.0.0.1 as a real process; yields once /readyz says 200."""
-    from eval.load import started
+    from eval.bench.load import started
 
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:

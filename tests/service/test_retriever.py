@@ -15,7 +15,8 @@ from ingest.chunking import Sentence
 from ingest.index_store import load_index
 from ingest.lexical import tokenize
 from ingest.pipeline import RetrievalSettings, build_index
-from service import retriever as retriever_module
+from service.retrieval import candidates as candidates_module
+from service.retrieval import filtering as filtering_module
 from service.retriever import Filters, Retriever, UnknownDocument, UnknownMode, continues, leans_back
 from tests.conftest import CORPUS, FakeEmbedder
 
@@ -182,12 +183,12 @@ def test_filter_finds_a_document_outside_every_candidate_pool(
     mixed: Retriever, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Pools of 100 in a corpus of some 230 passages: a pool of 200 would hold nearly all of them.
-    monkeypatch.setattr(retriever_module, "CANDIDATES", 100)
+    monkeypatch.setattr(candidates_module, "CANDIDATES", 100)
     question = "Where do manual pages for each architecture go?"
     harbour = numbers_of(mixed, "harbour")
     signals = mixed.signals(question)
     # The premise: unfiltered, no signal's top 100 holds the note's passage or its sentences.
-    assert len(mixed.index.chunks) > 2 * retriever_module.CANDIDATES
+    assert len(mixed.index.chunks) > 2 * candidates_module.CANDIDATES
     assert not set(harbour) & (set(signals.dense) | set(signals.sentence) | set(signals.lexical))
     assert not {i for n in harbour for i in mixed.index.chunk_sentences[n]} & set(signals.sentence_scores)
     hits = mixed.search(question, 5, filters=Filters(doc_ids=frozenset({"harbour"})))
@@ -238,8 +239,8 @@ def test_unknown_document_in_a_filter_is_named(mixed: Retriever) -> None:
 
 
 def test_large_selections_search_enlarged_pools(mixed: Retriever, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retriever_module, "DIRECT_SCORING_LIMIT", 0)
-    monkeypatch.setattr(retriever_module, "CANDIDATES", 5)
+    monkeypatch.setattr(filtering_module, "DIRECT_SCORING_LIMIT", 0)
+    monkeypatch.setattr(candidates_module, "CANDIDATES", 5)
     question = "Which directories must be in the root filesystem?"
     article = set(numbers_of(mixed, "insider-2024-isis-k-crocus"))
     signals = mixed.signals(question)

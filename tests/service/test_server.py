@@ -181,7 +181,7 @@ def test_two_workers_answer_and_stop_cleanly(real_index: Path) -> None:
     import subprocess
     import time
 
-    from eval.load import started
+    from eval.bench.load import started
     from tests.conftest import CITEQA, REPO, citeqa_env
 
     port = free_port()

@@ -2,7 +2,7 @@
 article's own index in the same run: does the cost of a question stay flat as the corpus grows?
 
 A synthetic index is built in memory as `load_index` would return it: clustered unit vectors
-(`eval.scale.clustered`) for passages and their sentences, Zipf-distributed words for their
+(`eval.bench.scale.clustered`) for passages and their sentences, Zipf-distributed words for their
 texts, the dense index type that ingest would choose for the size, bm25s over the same words.
 Questions go through the real query encoder (so its cost is in every number) but search with
 a synthetic vector near a data point, since the encoder knows nothing of the synthetic words.
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.scale import DIMENSION, clustered
+from eval.bench.scale import DIMENSION, clustered
 from ingest import vector_index
 from ingest.chunking import Chunk, Sentence
 from ingest.documents import Document
@@ -151,7 +151,7 @@ def timed_answers(
     as many questions), the two take turns question by question, so that a load that comes and
     goes on a shared machine weighs on both alike, and the other's percentiles come back too
     under `beside_*` keys."""
-    from eval.bench import percentiles
+    from eval.bench.run import percentiles
 
     pairs = [(retriever, questions)] + ([beside] if beside else [])
     for who, asked in pairs:
@@ -219,7 +219,7 @@ def measure_size(
 def run_scale_path(index_dir: Path, model_dir: Path, sizes: tuple[int, ...], say: Say) -> dict[str, Any]:
     import faiss
 
-    from eval.bench import distinct_questions
+    from eval.bench.run import distinct_questions
     from ingest.embedding import MODEL_SHA256
     from service.retriever import open_retriever
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eval.scale_path import (
+from eval.bench.scale_path import (
     SENTENCES_PER_PASSAGE,
     SyntheticQueries,
     lexical_agreement,

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 Say = Callable[[str], None]
 CHANGE = "\n\nA paragraph added for the re-ingest benchmark. It changes this one file.\n"
 
@@ -122,7 +122,7 @@ def ingest_runs(
 ) -> dict[str, Any]:
     seconds: dict[str, list[float]] = {}
     details: dict[str, Any] = {}
-    langchain = [sys.executable, "-m", "eval.bench_ingest", "langchain", str(corpus), str(model_dir)]
+    langchain = [sys.executable, "-m", "eval.bench.ingest_cost", "langchain", str(corpus), str(model_dir)]
 
     def timed(name: str, command: list[str], checkout: Path = REPO) -> str:
         say(f"{name} ({len(seconds.get(name, [])) + 1}/{repeat})")

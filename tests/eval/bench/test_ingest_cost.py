@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eval.bench_ingest import changed_file, write_ingest_bench
+from eval.bench.ingest_cost import changed_file, write_ingest_bench
 
 
 def made_up() -> dict[str, Any]:

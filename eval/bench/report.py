@@ -66,7 +66,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     if "scale" in report:
-        from eval.scale import scale_markdown
+        from eval.bench.scale import scale_markdown
 
         lines += [scale_markdown(report["scale"]), ""]
     return "\n".join(lines)
@@ -105,7 +105,7 @@ def write_bench(out: Path, report: dict[str, Any]) -> list[Path]:
     paths[1].write_text(markdown(report), encoding="utf-8")
     plot_load(report, paths[2])
     if "scale" in report:
-        from eval.scale import plot_scale
+        from eval.bench.scale import plot_scale
 
         paths.append(out / "scale.png")
         plot_scale(report["scale"], paths[-1])

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from eval.bench import percentiles, ratios
-from eval.bench_report import markdown, write_bench
-from eval.load import LUA, write_questions
+from eval.bench.load import LUA, write_questions
+from eval.bench.report import markdown, write_bench
+from eval.bench.run import percentiles, ratios
 
 
 def made_up() -> dict[str, Any]:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval.load import Running, free_port, started, write_questions, wrk
+from eval.bench.load import Running, free_port, started, write_questions, wrk
 from eval.questions import load_questions
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 Say = Callable[[str], None]
 
 
@@ -105,7 +105,7 @@ def http(options: BenchOptions, say: Say) -> dict[str, Any]:
             ours = under_load(server, options, questions, say, "citeqa")
         port = free_port()
         naive = [
-            sys.executable, "-m", "eval.naive_service", "--corpus", str(options.corpus),
+            sys.executable, "-m", "eval.bench.naive_service", "--corpus", str(options.corpus),
             "--model", str(options.model_dir), "--port", str(port),
         ]  # fmt: skip
         with started(naive, port, REPO, env) as server:
@@ -202,7 +202,7 @@ def run_bench(options: BenchOptions, say: Say) -> dict[str, Any]:
     report["ingest"] = ingest(options, say)
     report["ratios"] = ratios(report)
     if options.scale_sizes:
-        from eval.scale import run_scale
+        from eval.bench.scale import run_scale
 
         report["scale"] = run_scale(options.scale_sizes, say)
     return report

@@ -1,0 +1,79 @@
+"""The `citeqa eval` and `citeqa bench` (eval/bench/command.py) commands, added to the CLI
+through the `citeqa.commands` entry point (pyproject.toml): the service never imports eval."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from eval.bench.command import register_bench
+from service.cli import _fail
+from service.settings import Settings
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from eval.run import EvalOptions, evaluate
+    except ImportError as exc:
+        return _fail(f"evaluation needs the eval extras: pip install -e '.[eval]' ({exc.name} missing)")
+    from service.retriever import open_retriever
+
+    model_dir = settings.resolved_model_path()
+    if args.suite is not None:
+        from eval.suite import BY_NAME, run_suite
+
+        unknown = [name for name in args.suite if name not in BY_NAME]
+        if unknown:
+            return _fail(f"unknown corpus {', '.join(unknown)} (choose from {', '.join(BY_NAME)})")
+        reports = run_suite(args.out, model_dir, args.suite or None)
+        for name, report in reports.items():
+            hybrid = report["systems"]["citeqa hybrid"]
+            print(f"{name}: R@5 {hybrid['recall@5']:.3f}, MRR@10 {hybrid['mrr@10']:.3f}")
+        print(f"wrote {args.out / 'suite.md'} and {args.out / 'suite.json'}")
+        return 0
+    retriever = open_retriever(args.index, model_dir, settings.model_sha256)
+    options = EvalOptions(
+        index=args.index,
+        corpus=args.corpus,
+        questions=args.questions,
+        out=args.out,
+        model_dir=model_dir,
+        baseline=not args.no_baseline,
+        tune=args.tune,
+        variants=args.variants,
+    )
+    report, paths = evaluate(options, retriever)
+    hybrid = report["systems"]["citeqa hybrid"]
+    print(
+        f"hybrid: R@1 {hybrid['recall@1']:.3f}, R@5 {hybrid['recall@5']:.3f}, MRR@10 {hybrid['mrr@10']:.3f}; "
+        f"wrote {', '.join(str(p) for p in paths)}"
+    )
+    if args.tune:
+        tuning = report["tuning"]
+        print(f"tuned: {tuning['chosen']} (cross-validated MRR@10 {tuning['cross_validated']['mrr@10']:.3f})")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], settings: Settings) -> None:
+    """Adds `eval` and `bench` to the `citeqa` command's subcommands."""
+    evaluation = sub.add_parser(
+        "eval",
+        help="evaluate every mode and the LangChain recipe on a question set",
+        epilog="example: citeqa eval --index index --questions eval/questions.jsonl --out reports/eval --tune",
+    )
+    evaluation.add_argument("--index", type=Path, default=settings.index_dir)
+    evaluation.add_argument("--corpus", type=Path, default=settings.corpus_dir)
+    evaluation.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"))
+    evaluation.add_argument("--out", type=Path, default=Path("reports/eval"))
+    evaluation.add_argument("--no-baseline", action="store_true", help="skip the LangChain recipe")
+    evaluation.add_argument("--tune", action="store_true", help="grid-search fusion weights, calibrate 'no answer'")
+    evaluation.add_argument("--variants", action="store_true", help="also measure chunking/context variants")
+    evaluation.add_argument(
+        "--suite",
+        nargs="*",
+        metavar="CORPUS",
+        help="index and evaluate every evaluation corpus, or those named (see eval/suite.py: article, pip-docs, ...)",
+    )
+    evaluation.set_defaults(run=cmd_eval)
+
+    register_bench(sub, settings)
