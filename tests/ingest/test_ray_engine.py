@@ -36,14 +36,14 @@ def test_cli_offers_every_engine() -> None:
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    # The workers import this checkout (the venv may hold another editable citeqa).
+    # Each RayEngine's driver process starts a local Ray (no address); its workers import this
+    # checkout (the venv may hold another editable citeqa), and a test's lambda loader names
+    # tests.conftest, which they find on this path.
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(REPO)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:
-        ray.shutdown()
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
         else:
