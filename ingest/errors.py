@@ -29,6 +29,10 @@ class IngestLocked(CiteqaError):
     """Another ingest holds the lock on the same index."""
 
 
+class ClusterError(CiteqaError):
+    """The Ray cluster cannot be reached, lacks what the ingest asks, or failed during it."""
+
+
 class MissingExtra(CiteqaError):
     """A command needs packages of an optional extra that this install leaves out."""
 

@@ -91,6 +91,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             "workers": args.workers,
             "gpus_per_worker": args.gpus_per_worker,
             "cpus_per_worker": args.cpus_per_worker,
+            "connect_timeout": args.ray_connect_timeout,
+            # Ray's own output goes beside the index (named in any error), or to stderr with --verbose.
+            "log_file": args.index.with_name(f".{args.index.name}.ray.log"),
+            "verbose": args.verbose,
         }
     engine = make_engine(args.engine, embedder, **options)
 
@@ -268,6 +272,13 @@ def _command_registrars() -> list[Registrar]:
     return [point.load() for point in found]
 
 
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return number
+
+
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citeqa", description="Question answering with exact citations.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -292,6 +303,15 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     ingest.add_argument("--workers", type=_positive, default=1, help="Ray: embedding actors (one model each)")
     ingest.add_argument("--gpus-per-worker", type=float, default=0, help="Ray: GPUs per embedding actor")
     ingest.add_argument("--cpus-per-worker", type=_positive, default=1, help="Ray: CPUs (threads) per embedding actor")
+    ingest.add_argument(
+        "--ray-connect-timeout",
+        type=_seconds,
+        default=30.0,
+        help="Ray: seconds to reach the cluster, and the longest its head may stay silent (default 30)",
+    )
+    ingest.add_argument(
+        "--verbose", action="store_true", help="Ray: its own logs on stderr (default: a log file beside the index)"
+    )
     ingest.set_defaults(run=cmd_ingest)
 
     serve = sub.add_parser(
@@ -337,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CiteqaError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
+        print("citeqa: interrupted", file=sys.stderr)
         return 130
 
 

@@ -36,14 +36,14 @@ def test_cli_offers_every_engine() -> None:
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    # The workers import this checkout (the venv may hold another editable citeqa).
+    # Each RayEngine's driver process starts a local Ray (no address); its workers import this
+    # checkout (the venv may hold another editable citeqa), and a test's lambda loader names
+    # tests.conftest, which they find on this path.
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(REPO)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:
-        ray.shutdown()
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
         else:
@@ -116,3 +116,27 @@ def test_a_worker_refuses_weights_that_do_not_verify(
     with pytest.raises(Exception, match="sha256"):
         build_index(corpus, tmp_path / "index", FakeEmbedder(dimension=384), engine=engine)
     assert not (tmp_path / "index").exists()
+
+
+def test_a_cluster_without_room_for_the_workers_is_refused_before_any_work() -> None:
+    from ingest.errors import ClusterError
+    from ingest.ray_driver import NodeRoom, check_room, embed_batch_size
+
+    nodes = [NodeRoom("a", cpus=4, gpus=0), NodeRoom("b", cpus=2, gpus=1)]
+    check_room(nodes, workers=3, cpus=2, gpus=0, where="HEAD:6379")  # two actors on a, one on b
+    with pytest.raises(
+        ClusterError, match=r"room for 3 embedding worker\(s\) of 2 CPU\(s\) and 0 GPU\(s\); --workers asks 4"
+    ):
+        check_room(nodes, workers=4, cpus=2, gpus=0, where="HEAD:6379")
+    with pytest.raises(ClusterError, match=r"at most 4 CPU\(s\) on a node; --cpus-per-worker asks 8"):
+        check_room(nodes, workers=1, cpus=8, gpus=0, where="HEAD:6379")
+    with pytest.raises(ClusterError, match=r"at most 1 GPU\(s\) on a node; --gpus-per-worker asks 2"):
+        check_room(nodes, workers=1, cpus=1, gpus=2, where="HEAD:6379")
+    check_room(nodes, workers=1, cpus=1, gpus=1, where="HEAD:6379")
+    with pytest.raises(ClusterError, match=r"room for 1 embedding worker"):  # only b has a GPU
+        check_room(nodes, workers=2, cpus=1, gpus=1, where="HEAD:6379")
+    with pytest.raises(ClusterError, match="no node with a CPU"):
+        check_room([NodeRoom("g", cpus=0, gpus=1)], workers=1, cpus=0.5, gpus=1, where="HEAD:6379")
+    # Every actor gets batches of a small corpus; a large one goes in batches of 256.
+    assert embed_batch_size(168, workers=3) == 14
+    assert embed_batch_size(100_000, workers=3) == 256
