@@ -2,7 +2,7 @@
 #   ingest: the Makefile's own `make install` (the `ingest` extra: torch, sentence-transformers)
 #           and `make index`, so the served index is built at image build time; it also makes
 #           the serve-only venv. `docker build --target ingest` is an image that indexes a
-#           mounted corpus (README, "Docker").
+#           mounted corpus (docs/operations.md, "Docker").
 #   final:  that venv (`pip install .`: onnxruntime + tokenizers, no torch), the index, uid 10001;
 #           everything owned by root and read-only to the app.
 # Where pip reads packages from is chosen by build args, never by editing this file; with

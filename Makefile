@@ -96,8 +96,8 @@ wheelhouse: $(WHEELHOUSE)/.complete
 # layer cache: the build args, URL included, are part of each layer's key.
 WHEELHOUSE_PORT ?= 47613
 
-# The ingest stage is tagged too ($(INGEST_IMAGE): the image that indexes a mounted corpus, see the
-# README), so that the next build reuses its layers; the images of builds it supersedes, left
+# The ingest stage is tagged too ($(INGEST_IMAGE): the image that indexes a mounted corpus, see
+# docs/operations.md), so that the next build reuses its layers; the images of builds it supersedes, left
 # untagged, are removed by the label both stages carry (each build left 3.4 GB behind, 51 GB
 # after a day of CI runs on one machine). Nothing without that label is touched.
 docker: wheelhouse

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-# Measured by `citeqa bench --scale` on 2 cores (README, "Scale"): exact search stays under
+# Measured by `citeqa bench --scale` on 2 cores (docs/performance.md, "Scale"): exact search stays under
 # a few milliseconds up to about this many vectors; beyond, an inverted file answers faster.
 FLAT_MAX = 50_000
 

@@ -1,4 +1,4 @@
-"""`make docker-test`: the built image, run as real containers, keeps the README's promises.
+"""`make docker-test`: the built image, run as real containers, keeps the promises of docs/operations.md.
 
 Standard library only, so it runs with any python3 beside a Docker client. Every container it
 starts is removed at the end, whatever happened. Exit 0 when every check holds, else 1.

@@ -1,5 +1,6 @@
-"""The README's Ray cluster commands, run as written on a 3-node cluster of `ray start` processes, and
-what an ingest does when that cluster fails under it: a worker node lost, the head lost, Ctrl-C.
+"""The Ray cluster commands of docs/operations.md (once the README's), run as written on a 3-node
+cluster of `ray start` processes, and what an ingest does when that cluster fails under it: a worker
+node lost, the head lost, Ctrl-C.
 
 The cluster lives in a private network namespace (`tests/ingest/ray_namespace.py`); the tests share
 it and run in file order, the one that kills the head last.
@@ -30,7 +31,7 @@ from tests.ingest.ray_namespace import Namespace, namespace_reason
 from tests.ingest.ray_support import assert_same_index, small_corpus
 
 pytest.importorskip("ray", reason="the Ray engine needs the 'ray' extra")
-README = REPO / "README.md"  # where the cluster commands are documented
+CLUSTER_DOC = REPO / "docs" / "operations.md"  # where the cluster commands are documented (once the README's)
 START, END = "<!-- ray-cluster-commands:start -->", "<!-- ray-cluster-commands:end -->"
 ROLES = {  # the comment that opens each machine's part of the block -> its role
     "# On the head machine": "head",
@@ -43,8 +44,8 @@ PIP_DOCS = ("topics/caching.md", "topics/configuration.md", "topics/authenticati
 INGEST_TIMEOUT_S = 240
 
 
-def readme_commands(readme: Path = README) -> dict[str, str]:
-    """The README's one bash block between the markers, split by machine: 'common' (every machine),
+def readme_commands(readme: Path = CLUSTER_DOC) -> dict[str, str]:
+    """The docs' one bash block between the markers, split by machine: 'common' (every machine),
     'head', 'worker', 'driver', 'stop'; the head's address set to loopback, nothing else changed."""
     text = readme.read_text(encoding="utf-8")
     assert text.count(START) == 1 and text.count(END) == 1, f"{readme} needs one {START} ... {END}"
@@ -225,7 +226,7 @@ class Cluster:
     commands: dict[str, str]
 
     def ingest(self, index: str, *options: str) -> subprocess.Popen[str]:
-        """The README's ingest line, towards another index, with more options."""
+        """The documented ingest line, towards another index, with more options."""
         line = self.commands["driver"].splitlines()[-1]
         assert line.startswith("citeqa ingest ") and " --index index " in line
         line = line.replace(" --index index ", f" --index {index} ") + "".join(f" {o}" for o in options)
@@ -247,7 +248,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         shutil.copy(REPO / "eval" / "corpora" / "pip-docs" / name, corpus / name.replace("/", "-"))
     # Ray's sockets live under its temporary folder: a short path keeps them under the 107-byte limit.
     ray_tmp = Path(tempfile.mkdtemp(prefix="cq-ray-", dir="/tmp"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # the README sets what Ray needs
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # the commands set what Ray needs
     env |= {"HOME": str(work / "home"), "RAY_TMPDIR": str(ray_tmp), "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `citeqa`, `ray`
     (work / "home").mkdir()

@@ -37,7 +37,7 @@ def test_index_types_find_the_exact_neighbours(spec: dict[str, object]) -> None:
     index = vector_index.configure(vector_index.build(data, spec), spec)
     _, found = index.search(queries, 10)
     recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact, strict=True)])
-    floors = {"flat": 1.0, "hnsw": 0.95, "ivf_sq8": 0.9, "ivf_pq": 0.3}  # PQ alone is lossy (see the README)
+    floors = {"flat": 1.0, "hnsw": 0.95, "ivf_sq8": 0.9, "ivf_pq": 0.3}  # PQ alone is lossy (docs/performance.md)
     assert recall >= floors[str(spec["type"])], recall
     if spec["type"] != "ivf_pq":
         np.testing.assert_allclose(index.reconstruct(int(found[0][0])), data[found[0][0]], atol=0.02)
