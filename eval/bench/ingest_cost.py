@@ -225,11 +225,51 @@ def _cosine_lines(cosines: dict[str, float]) -> list[str]:
     ]
 
 
+HISTORY = "## History"
+
+
+def history_row(number: int, report: dict[str, Any]) -> str:
+    """This run as one row of the report's history table (its columns: see docs/bench/ingest.md)."""
+    seconds, ratios = report["ingest"]["seconds"], report["ratios"]
+    rates, load = report["embedding"]["per_s"]["onnx, as now"], report["machine"]
+    baseline = seconds.get("ingest, baseline checkout")
+    cells = [
+        str(number),
+        f"`citeqa bench`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"{load['load_before'][0]:.1f} / {load['load_after'][0]:.1f}",
+        f"{rates['passages']:.1f}",
+        f"{rates['sentences']:.1f}",
+        f"{seconds['ingest, onnx']:.1f}",
+        "–" if baseline is None else f"{baseline:.1f}",
+        f"{seconds['LangChain FAISS.from_documents']:.1f}",
+        f"{ratios.get('ingest time langchain / onnx', float('nan')):.2f}",
+        f"{seconds['ingest --if-stale, unchanged']:.1f}",
+        f"{seconds['re-ingest, one file changed']:.1f}",
+        f"{ratios['re-ingest one file / full ingest']:.2f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def with_history(markdown: str, previous: str, report: dict[str, Any]) -> str:
+    """The new report, followed by the previous report's history section with this run's row added,
+    so that ingest.md holds the latest run in full and every run as one row."""
+    if HISTORY not in previous:
+        return markdown
+    history = HISTORY + previous.split(HISTORY, 1)[1]
+    lines = history.splitlines()
+    rows = [i for i, line in enumerate(lines) if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
+    if not rows:
+        return markdown.rstrip("\n") + "\n\n" + history
+    lines.insert(rows[-1] + 1, history_row(len(rows) + 1, report))
+    return markdown.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+
+
 def write_ingest_bench(out: Path, report: dict[str, Any]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "ingest.json", out / "ingest.md"]
+    previous = paths[1].read_text(encoding="utf-8") if paths[1].exists() else ""
     paths[0].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    paths[1].write_text(ingest_markdown(report), encoding="utf-8")
+    paths[1].write_text(with_history(ingest_markdown(report), previous, report), encoding="utf-8")
     return paths
 
 

@@ -66,3 +66,24 @@ def test_report_without_torch_says_so(tmp_path: Path) -> None:
     text = write_ingest_bench(tmp_path, report)[1].read_text(encoding="utf-8")
     assert "PyTorch left out (`--no-torch`)" in text and "torch, as before" not in text
     assert "| onnx, as now | 33.0 | 90.0 |" in text
+
+
+def test_a_new_run_keeps_the_history_and_adds_its_row(tmp_path: Path) -> None:
+    first = write_ingest_bench(tmp_path, made_up())[1].read_text(encoding="utf-8")
+    assert "## History" not in first  # no history to keep: the report alone
+    history = (
+        "## History\n\nRuns so far.\n\n"
+        "| run | code | load | p/s | s/s | full | base | lc | lc/full | stale | re | re/full |\n"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| 1 | old | 1.0 / 1.0 | 1.0 | 1.0 | 1.0 | – | 1.0 | 1.00 | 1.0 | 1.0 | 1.00 |\n\nA note after the table.\n"
+    )
+    (tmp_path / "ingest.md").write_text(first + "\n" + history, encoding="utf-8")
+    report = made_up()
+    report["ratios"]["ingest time langchain / onnx"] = 50.0 / 60.0
+    text = write_ingest_bench(tmp_path, report)[1].read_text(encoding="utf-8")
+    assert text.count("## History") == 1 and text.count("# citeqa ingest benchmark") == 1
+    row = next(line for line in text.splitlines() if line.startswith("| 2 |"))
+    assert row.endswith("| 1.0 / 2.0 | 33.0 | 90.0 | 60.0 | 180.0 | 50.0 | 0.83 | 1.0 | 4.0 | 0.07 |")
+    lines = text.splitlines()
+    assert lines.index(row) == lines.index(next(line for line in lines if line.startswith("| 1 | old"))) + 1
+    assert text.rstrip().endswith("A note after the table.")
