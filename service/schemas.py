@@ -90,6 +90,7 @@ class Citation(BaseModel):
     doc_id: str
     title: str
     source: str
+    format: str | None = Field(None, description="The reader that extracted the text: text, markdown, html or pdf.")
     section: str | None
     speaker: str | None
     start: int = Field(description="Offset of the passage in the document's text (code points).")
@@ -106,6 +107,26 @@ class AnswerSpan(BaseModel):
     start: int = Field(description="Offset of the answer sentence in the document's text.")
     end: int
     page: int | None = Field(description="Page (1-based) where the answer sentence starts; null without pages.")
+    highlighted: bool = Field(True, description="Whether the sentence is confident enough to highlight.")
+    confidence: float | None = Field(None, description="How confident the answer sentence is, where known.")
+
+
+class DisplayRun(BaseModel):
+    text: str = Field(description="Text to show as it is: never HTML.")
+    start: int = Field(description="Where the run's source starts in the document's text.")
+    end: int
+    marks: list[Literal["code", "em", "strong", "link", "image"]] = Field(default_factory=list)
+    exact: bool = Field(True, description="False when `text` is not the source verbatim (markup inside).")
+
+
+class DisplayBlock(BaseModel):
+    kind: Literal["paragraph", "heading", "item", "code", "label", "table"]
+    runs: list[DisplayRun] = Field(default_factory=list)
+    rows: list[list[list[DisplayRun]]] = Field(default_factory=list, description="A table's cells of runs.")
+    head: int = Field(0, description="How many of a table's rows are its header.")
+    depth: int = Field(0, description="List and quotation nesting.")
+    marker: str = Field("", description="A list item's bullet or number.")
+    level: int = Field(0, description="A heading's level.")
 
 
 class Passage(BaseModel):
@@ -114,6 +135,9 @@ class Passage(BaseModel):
     chunk_id: str
     text: str
     answer: AnswerSpan | None = Field(description="The sentence of the passage that best answers the question.")
+    display: list[DisplayBlock] | None = Field(
+        None, description="The passage as formatted text (Markdown read), each run with its source offsets."
+    )
     citation: Citation
 
 
@@ -122,6 +146,7 @@ class AskResponse(BaseModel):
     mode: str
     took_ms: float
     answerable: bool = Field(description="False when nothing in the corpus looks relevant enough.")
+    no_answer_reason: str | None = Field(None, description="Why there is no answer; null when answerable.")
     passages: list[Passage]
 
 

@@ -62,6 +62,7 @@ def test_ask_shape_and_exact_citations(client: TestClient) -> None:
             "doc_id",
             "title",
             "source",
+            "format",
             "section",
             "speaker",
             "start",
