@@ -69,6 +69,7 @@ def test_readme_block_is_found_and_split() -> None:
     assert "ray start --head" in commands["head"]
     assert "ray start --address" in commands["worker"]
     assert "citeqa ingest" in commands["driver"] and ADDRESS in commands["driver"]
+    assert "ray stop" in commands["stop"]
 
 
 def cli_ingest(tmp_path: Path, *options: str) -> subprocess.Popen[str]:
@@ -259,11 +260,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             assert result.returncode == 0, f"{role}: {result.stdout[-2000:]}{result.stderr[-4000:]}"
         yield Cluster(namespace, work, commands)
     finally:
-        try:
-            namespace.run(f"{commands['common']}\n{commands['stop']}", timeout=60)
-        finally:
-            namespace.close()  # ray stop --force, then the namespace itself
-            shutil.rmtree(ray_tmp, ignore_errors=True)
+        # `ray stop --force` rather than the block's `ray stop`, which gives a cluster whose head was
+        # killed 16 s to go; then the namespace's end takes whatever is left.
+        namespace.close()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -360,7 +360,7 @@ def test_the_head_killed_mid_embedding_is_one_line_and_leaves_the_old_index(clus
     shutil.copytree(reference, index)
     before = tree_digest(index)
     # Two workers: the cluster may have lost a node to the test before.
-    process = cluster.ingest("headless", "--workers", "2", "--ray-connect-timeout", "10")
+    process = cluster.ingest("headless", "--workers", "2")
     stderr = Lines(process)
     stderr.wait_for(r"^ingest: embed: 0/", INGEST_TIMEOUT_S)
     time.sleep(2)
@@ -371,8 +371,8 @@ def test_the_head_killed_mid_embedding_is_one_line_and_leaves_the_old_index(clus
     seconds = time.monotonic() - killed
     assert process.returncode == 2, stderr.text()[-4000:]
     # The driver may die with the head at once, or wait on it: then the CLI, watching the head's
-    # port every 2 s, gives up after --ray-connect-timeout (10 s) of silence.
-    assert seconds < 20, f"{seconds:.1f} s after the head was killed"
+    # port every 2 s, gives up once it has been refused for 5 s.
+    assert seconds < 15, f"{seconds:.1f} s after the head was killed"
     lines = own_lines(stderr.text())
     assert len(lines) == 1 and lines[0].startswith("citeqa: error: the Ray cluster at 127.0.0.1:6379 failed"), lines
     assert "stopped answering" in lines[0] and ".headless.ray.log" in lines[0]
