@@ -275,6 +275,8 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def serve(conn: Connection) -> int:
+    # From the citeqa process that started this one, over the socket pair it handed down: nothing
+    # else can write there (tests/test_no_pickle.py names this as its one exception).
     config: DriverConfig = cloudpickle.loads(conn.recv_bytes())
     try:
         driver = RayDriver(config)
