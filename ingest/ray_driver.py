@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import math
+import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -77,18 +79,47 @@ def embed_batch_size(texts: int, workers: int) -> int:
     return max(1, min(EMBED_BATCH, math.ceil(texts / (workers * BATCHES_PER_WORKER))))
 
 
+SCRATCH_PREFIX = "citeqa-encoder-"  # then the actor's pid: a folder whose process is gone is stale
+
+
+def remove_stale_scratch(folder: Path) -> None:
+    """Encoder folders of actors killed while loading (a lost node, a stopped ingest): their process
+    is gone and no finaliser ran, so the next actor on the machine removes them."""
+    for path in folder.glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = path.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 class EmbedActor:
     """One per worker: loads the embedder once, then embeds batch after batch."""
 
     def __init__(self, load: EmbedderLoader, encoder_files: list[Any]) -> None:
-        self._scratch = tempfile.TemporaryDirectory(prefix="citeqa-encoder-")
-        folder = None
+        folder = scratch = None
         if encoder_files:
-            folder = Path(self._scratch.name) / "encoder"
+            remove_stale_scratch(Path(tempfile.gettempdir()))
+            scratch = tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
+            folder = Path(scratch.name) / "encoder"
             for name, data in ray.get(encoder_files[0]).items():
                 (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 (folder / name).write_bytes(data)
-        self._embedder = load(folder)
+        try:
+            self._embedder = load(folder)
+        finally:
+            # Loaded into memory, the 109 MB of files are not needed again: an actor killed later
+            # (its node lost, the ingest stopped) runs no finaliser and would leave them behind.
+            if scratch is not None:
+                scratch.cleanup()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         vectors = self._embedder.embed_documents([str(text) for text in batch["text"]])
@@ -244,6 +275,8 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def serve(conn: Connection) -> int:
+    # From the citeqa process that started this one, over the socket pair it handed down: nothing
+    # else can write there (tests/test_no_pickle.py names this as its one exception).
     config: DriverConfig = cloudpickle.loads(conn.recv_bytes())
     try:
         driver = RayDriver(config)

@@ -36,6 +36,11 @@ EmbedderLoader = Callable[[Path | None], Embedder]  # the exported encoder's fol
 CONNECT_TIMEOUT_S = 30.0  # the CLI's default --ray-connect-timeout
 STOP_GRACE_S = 5.0  # a driver given SIGTERM gets this long to let go of Ray (a local Ray stops with it)
 WATCH_EVERY_S = 2.0  # how often the head's port is checked while the driver works
+# A refused connection means the head's machine answers and nothing listens on the GCS port: the GCS
+# process is gone (a `ray start` head does not restart it), so this is long enough to believe it. A
+# head that does not answer at all (a network cut) gets the whole --ray-connect-timeout.
+REFUSED_FOR_S = 5.0
+REFUSED = "Connection refused"
 CODE_ROOT = Path(__file__).resolve().parents[1]  # the driver imports this checkout, like this process
 
 
@@ -80,6 +85,8 @@ def why_unanswered(endpoint: tuple[str, int], timeout: float) -> str | None:
     try:
         with socket.create_connection(endpoint, timeout=timeout):
             return None
+    except ConnectionRefusedError:
+        return REFUSED
     except TimeoutError:
         return f"no answer within {timeout:g} s"
     except OSError as exc:
@@ -173,16 +180,18 @@ class RayEngine:
         """The driver may wait a long while on a head that is gone (Ray retries the GCS for a minute
         or more); the head's port is the quicker sign."""
         assert self._endpoint is not None
-        if why_unanswered(self._endpoint, min(2.0, self._timeout)) is None:
+        reason = why_unanswered(self._endpoint, min(2.0, self._timeout))
+        if reason is None:
             self._silent_since = None
             return
         now = time.monotonic()
         self._silent_since = self._silent_since or now
-        if now - self._silent_since >= self._timeout:
+        patience = min(REFUSED_FOR_S, self._timeout) if reason == REFUSED else self._timeout
+        if now - self._silent_since >= patience:
             self._head_lost = True
             raise ClusterError(
                 f"the Ray cluster at {self._where} failed while {what}: its head stopped answering "
-                f"({self._timeout:g} s without an answer){self._see_log()}"
+                f"({reason} for {now - self._silent_since:.0f} s){self._see_log()}"
             )
 
     def _await(self, what: str, progress: Progress | None = None, deadline: float | None = None) -> Any:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from ingest.documents import load_corpus
-from ingest.engines import ENGINES
+from ingest.embedding import Embedder
+from ingest.engines import ENGINES, Engine
 from ingest.pipeline import IngestSettings, build_index
+from ingest.ray_engine import EmbedderLoader
 from ingest.stages import document_from_dict, document_to_dict
 from service.cli import ENGINE_NAMES
 from tests.conftest import REPO, FakeEmbedder, mixed_corpus  # noqa: F401  (fixture)
@@ -50,17 +53,27 @@ def local_ray() -> Iterator[None]:
             os.environ["PYTHONPATH"] = saved
 
 
+@contextmanager
+def ray_engine(embedder: FakeEmbedder | Embedder, load: EmbedderLoader, workers: int, log: Path) -> Iterator[Engine]:
+    """A RayEngine on a local Ray (its driver process starts one), stopped after the test."""
+    from ingest.ray_engine import RayEngine
+
+    engine = RayEngine(embedder, load_embedder=load, workers=workers, log_file=log)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return small_corpus(tmp_path_factory.mktemp("ray") / "corpus")
 
 
 def test_ray_engine_equals_local_with_the_fake_embedder(local_ray: None, corpus: Path, tmp_path: Path) -> None:
-    from ingest.ray_engine import RayEngine
-
     build_index(corpus, tmp_path / "local", FakeEmbedder())
-    engine = RayEngine(FakeEmbedder(), load_embedder=lambda folder: FakeEmbedder(), workers=2)
-    summary = build_index(corpus, tmp_path / "ray", FakeEmbedder(), engine=engine)
+    with ray_engine(FakeEmbedder(), lambda folder: FakeEmbedder(), 2, tmp_path / "ray.log") as engine:
+        summary = build_index(corpus, tmp_path / "ray", FakeEmbedder(), engine=engine)
     assert summary.documents == 3
     assert_same_index(tmp_path / "ray", tmp_path / "local", min_cosine=0.99999)
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text(encoding="utf-8"))
@@ -73,18 +86,16 @@ def test_ray_engine_equals_local_with_the_fake_embedder(local_ray: None, corpus:
 
 
 def test_ray_engine_embeds_only_what_the_cache_lacks(local_ray: None, corpus: Path, tmp_path: Path) -> None:
-    from ingest.ray_engine import RayEngine
-
     target = tmp_path / "index"
     first = build_index(corpus, target, FakeEmbedder())  # the local engine fills the cache
-    engine = RayEngine(FakeEmbedder(), load_embedder=lambda folder: FakeEmbedder(), workers=1)
-    again = build_index(corpus, target, FakeEmbedder(), engine=engine)
-    assert first.texts_embedded > 0
-    assert (again.texts_embedded, again.texts_cached) == (0, first.texts_embedded)
-    (corpus.parent / "more").mkdir()
-    grown = small_corpus(corpus.parent / "more" / "corpus")
-    (grown / "extra.md").write_text("# Lighthouse\n\nThe lighthouse keeper logged every ship.\n", encoding="utf-8")
-    third = build_index(grown, target, FakeEmbedder(), engine=engine)
+    with ray_engine(FakeEmbedder(), lambda folder: FakeEmbedder(), 1, tmp_path / "ray.log") as engine:
+        again = build_index(corpus, target, FakeEmbedder(), engine=engine)
+        assert first.texts_embedded > 0
+        assert (again.texts_embedded, again.texts_cached) == (0, first.texts_embedded)
+        (corpus.parent / "more").mkdir()
+        grown = small_corpus(corpus.parent / "more" / "corpus")
+        (grown / "extra.md").write_text("# Lighthouse\n\nThe lighthouse keeper logged every ship.\n", encoding="utf-8")
+        third = build_index(grown, target, FakeEmbedder(), engine=engine)
     assert 0 < third.texts_embedded < first.texts_embedded  # only the new document's texts
 
 
@@ -94,26 +105,30 @@ def test_ray_engine_equals_local_with_the_real_model(
 ) -> None:
     from ingest.embedding import MODEL_SHA256
     from ingest.onnx_documents import OnnxDocumentEmbedder
-    from ingest.ray_engine import RayEngine, document_embedder_loader
+    from ingest.ray_engine import document_embedder_loader
 
     settings = IngestSettings(onnx_encoder=True)
     local = OnnxDocumentEmbedder(model_dir)
     build_index(corpus, tmp_path / "local", local, settings, export_encoder=local.export)
     driver = OnnxDocumentEmbedder(model_dir)
     loader = document_embedder_loader(model_dir, MODEL_SHA256, threads=1, gpus=0)
-    engine = RayEngine(driver, load_embedder=loader, workers=2)
-    build_index(corpus, tmp_path / "ray", driver, settings, export_encoder=driver.export, engine=engine)
+    with ray_engine(driver, loader, 2, tmp_path / "ray.log") as engine:
+        build_index(corpus, tmp_path / "ray", driver, settings, export_encoder=driver.export, engine=engine)
     assert_same_index(tmp_path / "ray", tmp_path / "local")
 
 
 def test_a_worker_refuses_weights_that_do_not_verify(
     local_ray: None, corpus: Path, model_dir: Path, tmp_path: Path
 ) -> None:
-    from ingest.ray_engine import RayEngine, document_embedder_loader
+    from ingest.errors import ModelMismatch
+    from ingest.ray_engine import document_embedder_loader
 
     loader = document_embedder_loader(model_dir, "0" * 64, threads=1, gpus=0)
-    engine = RayEngine(FakeEmbedder(dimension=384), load_embedder=loader, workers=1)
-    with pytest.raises(Exception, match="sha256"):
+    # Raised in an actor's constructor, it reaches the driver only as the text of an ActorDiedError.
+    with (
+        ray_engine(FakeEmbedder(dimension=384), loader, 1, tmp_path / "ray.log") as engine,
+        pytest.raises(ModelMismatch, match="sha256"),
+    ):
         build_index(corpus, tmp_path / "index", FakeEmbedder(dimension=384), engine=engine)
     assert not (tmp_path / "index").exists()
 
@@ -140,3 +155,15 @@ def test_a_cluster_without_room_for_the_workers_is_refused_before_any_work() -> 
     # Every actor gets batches of a small corpus; a large one goes in batches of 256.
     assert embed_batch_size(168, workers=3) == 14
     assert embed_batch_size(100_000, workers=3) == 256
+
+
+def test_encoder_folders_of_dead_actors_are_removed(tmp_path: Path) -> None:
+    from ingest.ray_driver import SCRATCH_PREFIX, remove_stale_scratch
+
+    dead = tmp_path / f"{SCRATCH_PREFIX}{2**22 + 1}-abc"  # above Linux's largest pid: no such process
+    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "citeqa-suite-xyz"
+    for folder in (dead, alive, other):
+        (folder / "encoder").mkdir(parents=True)
+    remove_stale_scratch(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
