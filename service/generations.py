@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import CiteqaError
-from ingest.index_store import MANIFEST, file_sha256
+from ingest.index_store import MANIFEST, file_sha256, load_index, read_manifest
 from ingest.updates import LiveState
 
 log = logging.getLogger("citeqa")
@@ -31,6 +32,14 @@ LOAD_ATTEMPTS = 5
 
 def generation_of(manifest: dict[str, Any]) -> int:
     return LiveState.of(manifest).generation
+
+
+def _encoder_files(manifest: dict[str, Any]) -> tuple[object, ...]:
+    encoder = manifest.get("query_encoder") or {}
+    folder = f"{encoder.get('dir', '')}/"
+    artifacts = manifest.get("artifacts") or {}
+    listed = sorted((n, a.get("sha256")) for n, a in artifacts.items() if encoder.get("dir") and n.startswith(folder))
+    return (json.dumps(encoder, sort_keys=True), *listed) if listed else ("no encoder",)
 
 
 def manifest_signature(index_dir: Path) -> tuple[int, int, int] | None:
@@ -76,6 +85,18 @@ class GenerationWatcher:
         """Check now (the writer in this process has just swapped a generation in)."""
         self._wake.set()
 
+    def _load_next(self) -> Any:
+        """The next generation's Retriever. When its query encoder is the one serving (same files,
+        by checksum), only the index is read and the loaded encoder is shared: loading an ONNX
+        session per generation was most of a worker's lag."""
+        current = self.app.state.retriever
+        manifest = read_manifest(self.index_dir)
+        if current is None or _encoder_files(manifest) != _encoder_files(current.index.manifest):
+            return self.load()
+        from service.retriever import Retriever
+
+        return Retriever(load_index(self.index_dir, current.index.model_sha256), current.embedder)
+
     def _load_consistent(self) -> Any:
         """Load, and keep the result only if the manifest did not change meanwhile: a swap during
         the load could otherwise pair one generation's manifest with the next one's files."""
@@ -83,7 +104,7 @@ class GenerationWatcher:
         for _ in range(LOAD_ATTEMPTS):
             try:
                 before = file_sha256(self.index_dir / MANIFEST)
-                retriever = self.load()
+                retriever = self._load_next()
                 if file_sha256(self.index_dir / MANIFEST) == before:
                     return retriever
             except (CiteqaError, OSError) as exc:
