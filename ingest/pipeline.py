@@ -11,7 +11,7 @@ from typing import Any
 
 from ingest.calibration import calibrate
 from ingest.chunking import Chunk, ChunkerSettings, Sentence
-from ingest.documents import Corpus, assemble_corpus, corpus_hash, document_sources, load_corpus
+from ingest.documents import Corpus, Document, assemble_corpus, corpus_hash, document_sources, load_corpus
 from ingest.embedding import Embedder
 from ingest.embedding_cache import CacheIdentity, EmbeddingCache, cache_dir
 from ingest.engines import Engine, LocalEngine
@@ -139,10 +139,13 @@ def build_index(
     retrieval: RetrievalSettings | None = None,
     export_encoder: EncoderExport | None = None,
     engine: Engine | None = None,
+    live: Callable[[list[Document]], dict[str, Any]] | None = None,
 ) -> IngestSummary:
     """Parse, chunk and embed where `engine` runs them (here by default), then write the index
     here: one writer, one lock, one atomic swap, whichever engine produced the vectors. `embedder`
-    is the driver's: the cache's identity, the calibration questions, and the local engine's model."""
+    is the driver's: the cache's identity, the calibration questions, and the local engine's model.
+    `live` gives the manifest's `live` record from the documents (ingest.updates), so that the
+    record of which updates an index holds is swapped in with the index itself."""
     settings = settings or IngestSettings()
     engine = engine or LocalEngine(embedder)
     started = time.perf_counter()
@@ -202,6 +205,8 @@ def build_index(
                 "counts": {"blocks": blocks, "duplicate_blocks_skipped": duplicates},
                 "engine": {"name": engine.name, **engine.cluster()},
             }
+            if live is not None:
+                manifest_fields["live"] = live(documents)
             write_index(index_dir, content, manifest_fields)
     seconds = time.perf_counter() - started
     return IngestSummary(len(documents), blocks, len(chunks), duplicates, seconds, digest, embedded, cached)

@@ -22,6 +22,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ingest.documents import Document
 from ingest.errors import CiteqaError
 from service.display import Displays
+from service.documents_api import live_index
+from service.documents_api import router as documents_router
+from service.generations import generation_of
 from service.guards import BodyGuard, Overloaded, SearchGate, TimedOut, check_api_key
 from service.observability import Metrics, RequestTelemetry
 from service.retriever import Answer, Hit, Retriever, open_retriever
@@ -118,7 +121,8 @@ def create_app(
         app.state.gate = SearchGate(settings.max_running, settings.max_waiting, settings.request_timeout_s)
         app.state.metrics.in_flight.set_function(lambda: app.state.gate.admitted)
         task = asyncio.create_task(load(app))
-        yield
+        async with live_index(app, settings, lambda: loader(settings)):
+            yield
         task.cancel()
         app.state.gate.close()
 
@@ -132,13 +136,22 @@ def create_app(
     app.state.metrics = Metrics()
     app.state.displays = Displays()
     # Added innermost first: telemetry wraps everything, so 413/415 answers are counted too.
-    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=settings.max_body_bytes,
+        upload_prefix="/documents/",
+        upload_max_bytes=settings.max_document_bytes,
+    )
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["*"],
         )
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     app.include_router(web_router)
+    app.include_router(documents_router)
 
     @app.exception_handler(RequestValidationError)
     async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -197,6 +210,7 @@ def create_app(
                 "answerable": answer.answerable,
                 "no_answer_reason": no_answer_reason(answer),
                 "passages": passages,
+                "generation": generation_of(retriever.index.manifest),  # the snapshot held all along
             }
         )
 
@@ -214,8 +228,10 @@ def create_app(
     ) -> DocumentList:
         everything = retriever.index.documents
         start = min(offset, len(everything))  # islice refuses offsets past sys.maxsize
-        listed = [document_summary(d) for d in islice(everything.values(), start, start + limit)]
-        return DocumentList(total=len(everything), offset=offset, limit=limit, documents=listed)
+        live = retriever.index.manifest.get("live") or {}
+        listed = [document_summary(d, live) for d in islice(everything.values(), start, start + limit)]
+        generation = generation_of(retriever.index.manifest)
+        return DocumentList(total=len(everything), offset=offset, limit=limit, documents=listed, generation=generation)
 
     @app.get(
         "/documents/{doc_id}",
@@ -256,8 +272,11 @@ def unknown_document_error(doc_ids: list[str], doc_id: str) -> dict[str, Any]:
     }
 
 
-def document_summary(document: Document) -> DocumentSummary:
+def document_summary(document: Document, live: dict[str, Any]) -> DocumentSummary:
+    recorded = (live.get("documents") or {}).get(document.doc_id) or {}
     return DocumentSummary(
+        sha256=recorded.get("sha256") or document.sha256,
+        generation=recorded.get("generation") or live.get("generation", 1),
         doc_id=document.doc_id,
         title=document.title,
         source=document.source,

@@ -134,7 +134,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from service.observability import configure_logging
     from service.retriever import verify_serving
 
-    settings = settings.model_copy(update={"index_dir": args.index})
+    settings = settings.model_copy(
+        update={"index_dir": args.index, "corpus_dir": args.corpus, "watch": args.watch or settings.watch}
+    )
     # Refuse before binding the port: a bad index or model never serves a single answer.
     verify_serving(args.index, settings.serving_model_path(), settings.model_sha256)
     configure_logging(settings.log_level)
@@ -176,6 +178,8 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.index_store import MANIFEST, file_sha256
 
     os.environ["CITEQA_INDEX_DIR"] = str(args.index.resolve())
+    os.environ["CITEQA_CORPUS_DIR"] = str(settings.corpus_dir.resolve())
+    os.environ["CITEQA_WATCH"] = "true" if settings.watch else "false"
     os.environ["CITEQA_VERIFIED_MANIFEST_SHA256"] = file_sha256(args.index / MANIFEST)
     if settings.model_path is not None:
         os.environ["CITEQA_MODEL_PATH"] = str(settings.model_path.resolve())
@@ -323,6 +327,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=_workers, default=settings.workers, help="server processes (default 1; CITEQA_WORKERS)"
     )
+    serve.add_argument("--corpus", type=Path, default=settings.corpus_dir, help="where document writes land")
+    serve.add_argument("--watch", action="store_true", help="index files dropped into the corpus folder")
     serve.set_defaults(run=cmd_serve)
 
     ask = sub.add_parser(

@@ -73,22 +73,29 @@ class BodyGuard:
     chunked uploads included, so a 10 MB body is never held in memory; replays the rest.
     After a 413 the rest of the body is drained (bounded), so that every client reads the 413."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, upload_prefix: str | None = None, upload_max_bytes: int = 0
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Document uploads (PUT under this prefix) are files of any format, with their own limit.
+        self.upload_prefix = upload_prefix
+        self.upload_max_bytes = upload_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        upload = bool(self.upload_prefix) and scope["method"] == "PUT" and scope["path"].startswith(self.upload_prefix)
         media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if media_type != b"application/json":
+        if media_type != b"application/json" and not upload:
             await _problem(send, 415, "the request body must be JSON (Content-Type: application/json)")
             return
+        max_bytes = self.upload_max_bytes if upload else self.max_bytes
         declared = headers.get(b"content-length")
-        too_large = f"the request body is larger than {self.max_bytes} bytes"
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        too_large = f"the request body is larger than {max_bytes} bytes"
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
             if not declared.isdigit() or headers.get(b"expect", b"").lower() == b"100-continue":
                 # Nothing to drain: no trustworthy length, or the client waits for a go-ahead.
                 await _problem(send, 413, too_large, [(b"connection", b"close")])
@@ -103,7 +110,7 @@ class BodyGuard:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > max_bytes:
                 if message.get("more_body", False):
                     await _refuse_and_drain(send, receive, too_large, None)
                 else:
@@ -114,7 +121,8 @@ class BodyGuard:
                 break
         body = b"".join(chunks)
         try:
-            body.decode("utf-8")
+            if not upload:  # a document's bytes are its reader's to judge (a PDF is binary)
+                body.decode("utf-8")
         except UnicodeDecodeError:
             await _problem(send, 400, "the request body is not valid UTF-8")
             return

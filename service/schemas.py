@@ -148,6 +148,7 @@ class AskResponse(BaseModel):
     answerable: bool = Field(description="False when nothing in the corpus looks relevant enough.")
     no_answer_reason: str | None = Field(None, description="Why there is no answer; null when answerable.")
     passages: list[Passage]
+    generation: int = Field(description="The index generation that answered; one per response, never mixed.")
 
 
 class DocumentResponse(BaseModel):
@@ -169,10 +170,13 @@ class DocumentSummary(BaseModel):
     format: str
     characters: int = Field(description="Length of the document's text in code points.")
     pages: int | None = Field(description="Number of pages; null for formats without pages.")
+    sha256: str = Field(description="sha256 of the document's text, as indexed.")
+    generation: int = Field(description="The index generation in which this content was indexed.")
 
 
 class DocumentList(BaseModel):
     total: int = Field(description="Documents in the corpus.")
+    generation: int = Field(description="The index generation these documents are listed from.")
     offset: int
     limit: int
     documents: list[DocumentSummary] = Field(description="In corpus order (by source path).")

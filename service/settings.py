@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     max_waiting: int = Field(64, ge=0, description="Searches queued beyond those; more are refused with 503.")
     request_timeout_s: float = Field(10.0, gt=0, description="A search not done by then is answered 504.")
     workers: int = Field(1, ge=1, description="Server processes sharing the memory-mapped index.")
+    allow_writes: bool = Field(
+        False, description="Accept document writes with no API key set (with one, writes need the key)."
+    )
+    watch: bool = Field(False, description="Index files dropped into the corpus folder (`citeqa serve --watch`).")
+    max_document_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Largest document a PUT accepts.")
+    live_poll_s: float = Field(
+        0.5, gt=0, le=10, description="How often each worker looks for a new index generation (its lag bound)."
+    )
     verified_manifest_sha256: str | None = Field(
         None, description="Set by `citeqa serve --workers` for its workers: the index it verified."
     )

@@ -13,6 +13,7 @@ HERE = Path(__file__).resolve().parent
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
     "view.js": "text/javascript; charset=utf-8",
+    "documents.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
 SECURITY_HEADERS = {
