@@ -15,7 +15,7 @@ DOCKER ?= docker
 WHEELHOUSE := wheelhouse
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-dev install-serve index run test chromium lint typecheck eval screenshot clean \
+.PHONY: install install-dev install-serve index run test chromium qemu lint typecheck eval screenshot clean \
 	wheelhouse docker docker-test
 
 $(BIN)/python:
@@ -70,7 +70,20 @@ chromium:
 		exit 1; \
 	fi
 
-test: lint typecheck chromium
+# tests/ingest/test_cpu_independence.py runs the query encoder on an emulated AVX2-only CPU with
+# Debian's qemu-user: installed here when make runs as root with apt-get; elsewhere that test is
+# skipped (the rest of the suite does not need it).
+qemu:
+	@if command -v qemu-x86_64 >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's qemu-user for the CPU-independence test (apt-get install qemu-user)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user >/dev/null; \
+	else \
+		echo "make test: no qemu-x86_64 (Debian's qemu-user): the CPU-independence test will be skipped"; \
+	fi
+
+test: lint typecheck chromium qemu
 	$(BIN)/pytest
 
 eval: install-dev index

@@ -19,6 +19,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from service.retriever import open_retriever
 
     model_dir = settings.resolved_model_path()
+    if args.decide:
+        from eval.decide import decide_markdown, run_decide
+
+        result = run_decide(args.out, model_dir, args.out / "indexes")
+        print(decide_markdown(result), end="")
+        print(f"wrote {args.out / 'decide.md'} and {args.out / 'decide.json'}")
+        return 0
     if args.suite is not None:
         from eval.suite import BY_NAME, run_suite
 
@@ -73,6 +80,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], settings:
         nargs="*",
         metavar="CORPUS",
         help="index and evaluate every evaluation corpus, or those named (see eval/suite.py: article, pip-docs, ...)",
+    )
+    evaluation.add_argument(
+        "--decide",
+        action="store_true",
+        help="choose the 'no answer' and highlight settings leave-one-corpus-out over the suite (eval/decide.py)",
     )
     evaluation.set_defaults(run=cmd_eval)
 

@@ -92,6 +92,11 @@ def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
     gives_answers = any(o.answer_hit is not None for o in answerable)
     gives_speakers = any(s is not None for o in outcomes for s in o.result.speakers)
     summary["answer_hit@1"] = _share([bool(o.answer_hit) for o in answerable]) if gives_answers else None
+    if gives_answers and all(o.result.highlighted is not None for o in answerable):
+        # A highlight is shown only when confident: how often, and how often then right.
+        highlighted = [o for o in answerable if o.result.highlighted]
+        summary["highlight_rate"] = _share([bool(o.result.highlighted) for o in answerable])
+        summary["highlight_precision"] = _share([bool(o.answer_hit) for o in highlighted])
     with_speaker = [bool(o.speaker_ok) for o in answerable if o.question.speaker and o.rank]
     summary["speaker_accuracy"] = _share(with_speaker) if gives_speakers else None
     if all(o.answerable is not None for o in outcomes):
@@ -100,6 +105,8 @@ def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
         summary["no_answer_precision"] = len(true_flags) / len(flagged) if flagged else None
         summary["no_answer_recall"] = _share([o.answerable is False for o in off_topic])
         summary["answerable_wrongly_flagged"] = _share([o.answerable is False for o in answerable])
+        near = [o for o in off_topic if o.question.topic == "near"]
+        summary["near_topic_flagged"] = _share([o.answerable is False for o in near])
     summary["latency_p50_ms"] = statistics.median(latencies)
     summary["latency_p95_ms"] = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
     summary["questions"] = len(outcomes)

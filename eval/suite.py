@@ -129,7 +129,10 @@ SUITE_COLUMNS = [
     ("recall@5", "R@5"),
     ("mrr@10", "MRR@10"),
     ("answer_hit@1", "answer@1"),
-    ("no_answer_recall", "off-topic flagged"),
+    ("highlight_rate", "highlighted"),
+    ("highlight_precision", "highlight right"),
+    ("no_answer_recall", "unanswerable flagged"),
+    ("near_topic_flagged", "near-topic flagged"),
     ("answerable_wrongly_flagged", "answerable flagged"),
 ]
 
@@ -151,6 +154,31 @@ def suite_table(reports: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def worst_first_table(reports: dict[str, dict[str, Any]]) -> str:
+    """One row per corpus, worst MRR@10 first: the README's evaluation table."""
+    lines = [
+        "| corpus | R@5 | MRR@10 (LangChain, margin) | answer@1 | highlighted (right) "
+        "| unanswerable flagged (near-topic) | answerable flagged |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = sorted(reports.items(), key=lambda item: item[1]["systems"]["citeqa hybrid"]["mrr@10"])
+    for name, report in rows:
+        ours, theirs = report["systems"]["citeqa hybrid"], report["systems"]["LangChain recipe"]
+        label = f"{name} (held out)" if report["corpus"]["held_out"] else name
+        margin = ours["mrr@10"] - theirs["mrr@10"]
+        lines.append(
+            f"| {label} | {ours['recall@5']:.3f} | {ours['mrr@10']:.3f} ({theirs['mrr@10']:.3f}, {margin:+.3f}) "
+            f"| {ours['answer_hit@1']:.3f} | {_share(ours.get('highlight_rate'))} "
+            f"({_share(ours.get('highlight_precision'))}) | {_share(ours.get('no_answer_recall'))} "
+            f"({_share(ours.get('near_topic_flagged'))}) | {_share(ours.get('answerable_wrongly_flagged'))} |"
+        )
+    return "\n".join(lines)
+
+
 def run_suite(
     out: Path, model_dir: Path, names: list[str] | None = None, index_root: Path | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -167,6 +195,13 @@ def run_suite(
                 indexed[entry.corpus] = (index_root or Path(scratch)) / entry.name
                 build_eval_index(entry.corpus, indexed[entry.corpus], model_dir)
             reports[entry.name] = evaluate_corpus(entry, indexed[entry.corpus], out, model_dir)
+    from eval.bench.machine import describe_machine, machine_line
+
+    machine = describe_machine()
+    for report in reports.values():
+        report["machine"] = machine
     (out / "suite.json").write_text(json.dumps(reports, indent=2, default=str), encoding="utf-8")
-    (out / "suite.md").write_text("# citeqa on every corpus\n\n" + suite_table(reports) + "\n", encoding="utf-8")
+    heading = f"# citeqa on every corpus\n\nMeasured on {machine_line(machine)}.\n\n"
+    tables = worst_first_table(reports) + "\n\nEvery system:\n\n" + suite_table(reports)
+    (out / "suite.md").write_text(heading + tables + "\n", encoding="utf-8")
     return reports

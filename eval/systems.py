@@ -18,6 +18,7 @@ class Result:
     answers: list[Span | None]
     speakers: list[str | None]
     answerable: bool | None
+    highlighted: bool | None = None  # the rank-1 answer sentence is highlighted (systems with answers)
 
 
 System = Callable[[str, int], Result]
@@ -31,6 +32,7 @@ def retriever_system(retriever: Retriever, mode: str) -> System:
             answers=[Span(h.chunk.doc_id, h.answer.start, h.answer.end) if h.answer else None for h in answer.hits],
             speakers=[h.chunk.speaker for h in answer.hits],
             answerable=answer.answerable,
+            highlighted=bool(answer.hits and answer.hits[0].highlighted),
         )
 
     return ask

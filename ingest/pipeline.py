@@ -179,7 +179,7 @@ def build_index(
             chunk_vectors, sentence_vectors, embedded, cached = _embed_with_cache(
                 engine, CacheIdentity.of(embedder), chunk_texts, sentence_texts, index_dir, progress
             )
-            calibration = calibrate(embedder, chunk_vectors, sentence_vectors, chunk_texts)
+            calibration = calibrate(embedder, chunk_vectors, sentence_vectors, chunk_texts, [c.section for c in chunks])
             if retrieval is None:
                 retrieval = RetrievalSettings(answerable_threshold=calibration["threshold"])
             digest = corpus_hash(documents)

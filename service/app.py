@@ -27,7 +27,7 @@ from service.documents_api import router as documents_router
 from service.generations import generation_of
 from service.guards import BodyGuard, Overloaded, SearchGate, TimedOut, check_api_key
 from service.observability import Metrics, RequestTelemetry
-from service.retriever import Answer, Hit, Retriever, open_retriever
+from service.retriever import Hit, Retriever, open_retriever
 from service.schemas import (
     AskRequest,
     AskResponse,
@@ -208,7 +208,7 @@ def create_app(
                 "mode": body.mode,
                 "took_ms": took_ms,
                 "answerable": answer.answerable,
-                "no_answer_reason": no_answer_reason(answer),
+                "no_answer_reason": answer.reason,
                 "passages": passages,
                 "generation": generation_of(retriever.index.manifest),  # the snapshot held all along
             }
@@ -312,7 +312,8 @@ def passage_dict(hit: Hit, displays: Displays | None = None) -> dict[str, Any]:
             "start": hit.answer.start,
             "end": hit.answer.end,
             "page": answer_pages[0] if answer_pages else None,
-            **answer_trust(hit),
+            "highlighted": hit.highlighted,
+            "confidence": None if hit.answer_confidence is None else round(hit.answer_confidence, 4),
         }
     return {
         "rank": hit.rank,
@@ -335,23 +336,3 @@ def passage_dict(hit: Hit, displays: Displays | None = None) -> dict[str, Any]:
             "also_in": [asdict(source) for source in hit.also_in],
         },
     }
-
-
-# --- The answer-trust fields: `Hit.highlighted`, `Hit.answer_confidence` and `Answer.reason`
-# come with the confidence work (service/retrieval/results.py); until they land, a passage's
-# answer is highlighted as before and no reason is given. Read with getattr so this edge works
-# on either side of that merge.
-
-
-def answer_trust(hit: Hit) -> dict[str, Any]:
-    return {
-        "highlighted": bool(getattr(hit, "highlighted", True)),
-        "confidence": getattr(hit, "answer_confidence", None),
-    }
-
-
-def no_answer_reason(answer: Answer) -> str | None:
-    if answer.answerable:
-        return None
-    reason = getattr(answer, "reason", None)
-    return str(reason) if reason else "nothing in the corpus is close enough to the question"

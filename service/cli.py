@@ -215,6 +215,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             "question": question,
             "mode": args.mode,
             "answerable": answer.answerable,
+            "no_answer_reason": answer.reason,
             "passages": [passage_dict(h) for h in answer.hits],
         }
         print(json.dumps(body, ensure_ascii=False, indent=2))
@@ -226,17 +227,18 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def print_answer(question: str, answer: Answer) -> None:
     """Passages with the answer sentence highlighted and the citation under each."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.text import Text
 
     console = Console(highlight=False)
     if not answer.answerable:
-        console.print("[bold red]No answer in the corpus[/] (closest passages below, low confidence)\n")
+        console.print(f"[bold red]No answer in the corpus[/]: {escape(answer.reason or '')} (closest passages below)\n")
     for hit in answer.hits:
         chunk = hit.chunk
         who = f" — {chunk.speaker}" if chunk.speaker else ""
         console.print(Text(f"[{hit.rank}] score {hit.score:.3f}{who}", style="bold"))
         body = Text(chunk.text)
-        if hit.answer is not None:
+        if hit.answer is not None and hit.highlighted:
             body.stylize("bold yellow", hit.answer.start - chunk.start, hit.answer.end - chunk.start)
         console.print(body)
         where = f"{chunk.doc_id}[{chunk.start}:{chunk.end}]"

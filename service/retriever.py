@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from ingest.calibration import COVERAGE
@@ -16,11 +17,12 @@ from ingest.chunking import Sentence
 from ingest.embedding import Embedder
 from ingest.index_store import LoadedIndex
 from ingest.pipeline import RetrievalSettings
-from service.retrieval.answers import AnswerSelector, BestSentence, continues, leans_back
+from service.retrieval.answers import AnswerSelector, BestSentence, Choice, continues, leans_back
 from service.retrieval.candidates import CANDIDATES, CandidatePools, CandidateSource, Signals
 from service.retrieval.confidence import AnswerGate, CalibratedConfidence
 from service.retrieval.filtering import DIRECT_SCORING_LIMIT, Filters, PassageFilter, UnknownDocument
 from service.retrieval.fusion import DEFAULT_MODE, MODES, Ranker, UnknownMode, rankers
+from service.retrieval.highlight import CalibratedHighlight
 from service.retrieval.loading import load_serving, verify_serving
 from service.retrieval.passages import SameText, overlaps
 from service.retrieval.results import Answer, Hit, Source
@@ -59,6 +61,7 @@ class Retriever:
         self.candidates: CandidateSource = CandidatePools(index, embedder, weighted_coverage)
         self.passage_filter = PassageFilter(index, self.candidates)
         self.same_text = SameText(index)
+        self.highlight = CalibratedHighlight(index)
         self._tune(settings or RetrievalSettings(**stored))
 
     def _tune(self, settings: RetrievalSettings) -> None:
@@ -66,7 +69,9 @@ class Retriever:
         self.settings = settings
         self._rankers: dict[str, Ranker] = rankers(settings)
         self.answer_selector: AnswerSelector = BestSentence(self.index, settings.answer_lexical_weight)
-        self.gate: AnswerGate = CalibratedConfidence(settings.answerable_threshold)
+        self.gate: AnswerGate = CalibratedConfidence(
+            settings.answerable_threshold, self.index.lexical.document_frequency
+        )
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -119,9 +124,11 @@ class Retriever:
             signals = self.filtered(question, signals, filters)
         ranked = sorted(ranker(signals).items(), key=lambda item: (-item[1], item[0]))
         kept: list[Hit] = []
+        choices: list[Choice | None] = []
         shown: set[int] = set()  # passages kept, or listed as another source of a kept one
         for chunk_number, score in ranked:
-            if len(kept) == k:
+            # One passage past k when k is 1: the highlight weighs the first against the next.
+            if len(kept) == max(k, 2):
                 break
             chunk = self.index.chunks[chunk_number]
             if chunk_number in shown or any(overlaps(chunk, hit.chunk) for hit in kept):
@@ -130,10 +137,21 @@ class Retriever:
             twins = [n for n in self.same_text.twins(chunk_number) if n not in shown]
             shown.update([chunk_number, *twins])
             also_in = tuple(self.same_text.source(n) for n in twins)
-            answer = self.best_sentence(chunk_number, signals)
+            choice = self.answer_selector.choose(chunk_number, signals) if len(kept) < k else None
+            answer = None if choice is None else choice.sentence
+            choices.append(choice)
             kept.append(Hit(len(kept) + 1, score, chunk, self.index.documents[chunk.doc_id], answer, also_in))
         confidence = self.gate.confidence(signals)
-        return Answer(kept, self.gate.answerable(confidence), confidence)
+        answerable = self.gate.answerable(confidence)
+        if kept and choices[0] is not None and answerable:
+            kept[0] = self._with_highlight(kept[0], choices[0], signals, kept[1].score if len(kept) > 1 else 0.0)
+        reason = None if answerable else self.gate.reason(question, confidence)
+        return Answer(kept[:k], answerable, confidence, reason)
+
+    def _with_highlight(self, hit: Hit, choice: Choice, signals: Signals, next_score: float) -> Hit:
+        features = self.highlight.signals(signals, choice, hit.chunk.text, hit.score, next_score)
+        probability = self.highlight.confidence(features)
+        return replace(hit, highlighted=self.highlight.highlighted(probability), answer_confidence=probability)
 
     def search(
         self, question: str, k: int = 5, mode: str = DEFAULT_MODE, *, filters: Filters | None = None

@@ -107,8 +107,13 @@ class AnswerSpan(BaseModel):
     start: int = Field(description="Offset of the answer sentence in the document's text.")
     end: int
     page: int | None = Field(description="Page (1-based) where the answer sentence starts; null without pages.")
-    highlighted: bool = Field(True, description="Whether the sentence is confident enough to highlight.")
-    confidence: float | None = Field(None, description="How confident the answer sentence is, where known.")
+    highlighted: bool = Field(
+        description="True when the sentence is confident enough to highlight (the rank-1 passage of an answerable "
+        "question, calibrated probability >= 0.62); otherwise the passage is shown without a highlight."
+    )
+    confidence: float | None = Field(
+        description="The calibrated probability that the sentence covers the answer (rank 1 only; null elsewhere)."
+    )
 
 
 class DisplayRun(BaseModel):
@@ -146,7 +151,9 @@ class AskResponse(BaseModel):
     mode: str
     took_ms: float
     answerable: bool = Field(description="False when nothing in the corpus looks relevant enough.")
-    no_answer_reason: str | None = Field(None, description="Why there is no answer; null when answerable.")
+    no_answer_reason: str | None = Field(
+        default=None, description="Why nothing answers (the words the documents never use, or how far the closest is)."
+    )
     passages: list[Passage]
     generation: int = Field(description="The index generation that answered; one per response, never mixed.")
 

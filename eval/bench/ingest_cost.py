@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from eval.bench.machine import describe_machine, machine_line
+
 REPO = Path(__file__).resolve().parents[2]
 Say = Callable[[str], None]
 CHANGE = "\n\nA paragraph added for the re-ingest benchmark. It changes this one file.\n"
@@ -153,7 +155,7 @@ def run_ingest_bench(
     corpus: Path, model_dir: Path, say: Say, repeat: int = 3, baseline: Path | None = None, torch_too: bool = True
 ) -> dict[str, Any]:
     report: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "load_before": os.getloadavg()},
+        "machine": {**describe_machine(), "load_before": os.getloadavg()},
         "corpus": str(corpus),
         "baseline": None if baseline is None else str(baseline),
         "repeat": repeat,
@@ -183,8 +185,8 @@ def ingest_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# citeqa ingest benchmark",
         "",
-        f"`{report['corpus']}` on this machine ({report['machine']['cpus']} CPUs, Python "
-        f"{report['machine']['python']}, load average {report['machine']['load_before'][0]:.1f} before and "
+        f"`{report['corpus']}` on this machine ({machine_line(report['machine'])}, "
+        f"load average {report['machine']['load_before'][0]:.1f} before and "
         f"{report['machine']['load_after'][0]:.1f} after); medians of {report['repeat']} interleaved runs."
         + (f" Baseline checkout: `{report['baseline']}`." if report["baseline"] else ""),
         "",

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from eval.bench.machine import machine_line
+
 
 def _f(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
@@ -16,7 +18,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# citeqa benchmark",
         "",
-        f"One run on this machine ({report['machine']['cpus']} CPUs, Python {report['machine']['python']}); "
+        f"One run on this machine ({machine_line(report['machine'])}); "
         "baselines measured in the same run. HTTP load by wrk on 127.0.0.1, every request a distinct question.",
         "",
         "## In-process query latency",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.bench.load import Running, free_port, started, write_questions, wrk
+from eval.bench.machine import describe_machine
 from eval.questions import load_questions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -193,7 +194,7 @@ def ratios(report: dict[str, Any]) -> dict[str, float]:
 
 def run_bench(options: BenchOptions, say: Say) -> dict[str, Any]:
     report: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": describe_machine(),
         "options": {"seconds": options.seconds, "concurrency": list(options.concurrency), "queries": options.queries},
     }
     report["in_process"] = in_process(options, say)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -48,8 +49,19 @@ def leans_back(text: str, previous: Sentence, sentence: Sentence) -> bool:
     return bool(_LEANS_BACK.match(text, sentence.start)) and continues(text, previous, sentence)
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The chosen answer span and what the highlight's confidence is computed from."""
+
+    sentence: Sentence
+    cosine: float  # the chosen sentence's cosine with the question
+    margin: float  # its combined score above the passage's next best sentence (or 0)
+
+
 class AnswerSelector(Protocol):
     """Chooses the span of a ranked passage that answers the question, or None."""
+
+    def choose(self, chunk_number: int, signals: Signals) -> Choice | None: ...
 
     def best_sentence(self, chunk_number: int, signals: Signals) -> Sentence | None: ...
 
@@ -62,6 +74,10 @@ class BestSentence:
         self.answer_lexical_weight = answer_lexical_weight
 
     def best_sentence(self, chunk_number: int, signals: Signals) -> Sentence | None:
+        choice = self.choose(chunk_number, signals)
+        return None if choice is None else choice.sentence
+
+    def choose(self, chunk_number: int, signals: Signals) -> Choice | None:
         """The sentence of a passage that best answers: its cosine with the question plus
         its share of the question's BM25 weight among the passage's sentences."""
         ids = self.index.chunk_sentences[chunk_number]
@@ -73,7 +89,9 @@ class BestSentence:
         if lexical.max() > 0:
             lexical = lexical / lexical.max()
         combined = dense + self.answer_lexical_weight * lexical
-        best = int(np.argmax(combined))
+        order = np.argsort(-combined, kind="stable")
+        best = int(order[0])
+        margin = float(combined[best] - (combined[order[1]] if len(ids) > 1 else 0.0))
         sentence = self.index.sentences[ids[best]]
         text = self.index.documents[sentence.doc_id].text
         start, end = sentence.start, sentence.end
@@ -82,4 +100,5 @@ class BestSentence:
             end = self.index.sentences[ids[best + 1]].end
         elif best > 0 and leans_back(text, self.index.sentences[ids[best - 1]], sentence):
             start = self.index.sentences[ids[best - 1]].start
-        return sentence if (start, end) == (sentence.start, sentence.end) else Sentence(sentence.doc_id, start, end)
+        span = sentence if (start, end) == (sentence.start, sentence.end) else Sentence(sentence.doc_id, start, end)
+        return Choice(span, float(dense[best]), margin)

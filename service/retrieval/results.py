@@ -27,6 +27,8 @@ class Hit:
     document: Document
     answer: Sentence | None = None
     also_in: tuple[Source, ...] = ()
+    highlighted: bool = False  # the answer sentence is confident enough to highlight
+    answer_confidence: float | None = None  # its calibrated probability of being right (rank 1 only)
 
 
 @dataclass(frozen=True)
@@ -34,3 +36,4 @@ class Answer:
     hits: list[Hit]
     answerable: bool
     confidence: float  # best cosine with a passage or sentence × share of question words the corpus knows
+    reason: str | None = None  # why there is no answer, when there is none

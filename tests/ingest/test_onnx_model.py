@@ -147,3 +147,15 @@ def test_encoder_files_are_checksummed(real_index: Path, tmp_path: Path) -> None
         handle.write(b"\x00\x01\x02\x03")
     with pytest.raises(IndexCorrupt, match="encoder/model.onnx"):
         verify_index(copy)
+
+
+def test_the_int8_query_encoder_has_7_bit_weights(real_index: Path) -> None:
+    """Every int8 weight lies in [-64, 63]: then no x86-64 kernel saturates its products (AVX2
+    without VNNI sums u8 x s8 pairs in int16), and every CPU encodes a question alike."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(real_index / "encoder" / QUERY_FILE))
+    weights = [numpy_helper.to_array(t) for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert weights
+    assert all(int(w.min()) >= -64 and int(w.max()) <= 64 for w in weights)

@@ -345,10 +345,13 @@ def first_alone(real_index: Path) -> float:
 def test_first_question_from_a_fresh_page_is_as_fast_as_alone(
     browser: Any, real_index: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Three fresh servers each way (the real query encoder); medians, since a busy shared
-    # machine can stall any one request.
-    page = [first_from_page(browser, real_index) for _ in range(3)]
-    alone = [first_alone(real_index) for _ in range(3)]
+    # Five fresh servers each way (the real query encoder), interleaved so that a busy shared
+    # machine weighs on both alike; medians, since it can stall any one request.
+    page: list[float] = []
+    alone: list[float] = []
+    for _ in range(5):
+        page.append(first_from_page(browser, real_index))
+        alone.append(first_alone(real_index))
     with capsys.disabled():
         print(f"\nfirst question took_ms, from a fresh page: {page}; alone: {alone}")
     assert statistics.median(page) <= 2 * statistics.median(alone), (page, alone)

@@ -17,6 +17,7 @@ from ingest.lexical import tokenize
 from ingest.pipeline import RetrievalSettings, build_index
 from service.retrieval import candidates as candidates_module
 from service.retrieval import filtering as filtering_module
+from service.retrieval.highlight import CalibratedHighlight, HighlightSignals
 from service.retriever import Filters, Retriever, UnknownDocument, UnknownMode, continues, leans_back
 from tests.conftest import CORPUS, FakeEmbedder
 
@@ -310,3 +311,40 @@ def test_an_index_from_before_the_answer_weight_keeps_its_answers(retriever: Ret
 
     assert served({**stored, "lexical_weight": 0.1}) == 0.1
     assert served({**stored, "lexical_weight": 0.1, "answer_lexical_weight": 0.2}) == 0.2
+
+
+def test_only_a_confident_rank_1_answer_is_highlighted(retriever: Retriever) -> None:
+    """The highlight is the rank-1 passage's, and only while the question is answerable; its
+    confidence is the calibrated model's probability, against its threshold."""
+    model = CalibratedHighlight(retriever.index)
+    for question in QUESTIONS:
+        for k in (1, 5):
+            answer = retriever.answer(question, k)
+            assert len(answer.hits) == min(k, len(answer.hits))
+            assert all(not h.highlighted and h.answer_confidence is None for h in answer.hits[1:])
+            first = answer.hits[0]
+            if not answer.answerable:
+                assert not first.highlighted and first.answer_confidence is None
+                continue
+            assert first.answer_confidence is not None and 0 < first.answer_confidence < 1
+            assert first.highlighted == (first.answer_confidence >= model.model.threshold)
+    high = model.confidence(dataclasses.replace(_signals(), margin=0.3, gap=0.2, passage_coverage=1.0))
+    low = model.confidence(dataclasses.replace(_signals(), margin=0.0, gap=0.0, passage_coverage=0.2))
+    assert model.highlighted(high) and not model.highlighted(low)
+
+
+def _signals() -> HighlightSignals:
+    return HighlightSignals(margin=0.1, gap=0.05, behind_best=0.0, passage_coverage=0.5)
+
+
+def test_no_answer_says_why(retriever: Retriever) -> None:
+    strict = retriever.with_settings(dataclasses.replace(retriever.settings, answerable_threshold=0.99))
+    answer = strict.answer("How do I brew sourdough bread with a zyxquor starter?", 3)
+    assert not answer.answerable and answer.reason is not None
+    assert "'zyxquor'" in answer.reason and "0.99" in answer.reason
+    assert (
+        retriever.with_settings(dataclasses.replace(retriever.settings, answerable_threshold=0.0))
+        .answer(QUESTIONS[0], 3)
+        .reason
+        is None
+    )

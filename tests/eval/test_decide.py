@@ -1,0 +1,42 @@
+"""Settings are chosen leave-one-corpus-out: each fold never sees the corpus it is judged on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eval import decide
+from eval.decide import Row
+
+
+def _rows(corpus: str, answerable_at: float, unanswerable_at: float, seed: int) -> list[Row]:
+    random = np.random.default_rng(seed)
+    rows = []
+    for number in range(60):
+        answerable = number < 45
+        confidence = (answerable_at if answerable else unanswerable_at) + random.normal(0, 0.02)
+        right = bool(random.random() < 0.6)
+        features = [0.3 if right else 0.0, 0.1 if right else 0.0, 0.0, 0.8] if answerable else None
+        rows.append(
+            Row(corpus, f"{corpus}-{number}", answerable, None if answerable else "near", confidence,
+                0.2, 0.05, {10: answerable_at - 0.1}, features, right if answerable else None)
+        )  # fmt: skip
+    return rows
+
+
+def test_a_fold_is_chosen_without_its_corpus_and_judged_on_it() -> None:
+    rows = [r for n, corpus in enumerate("abcd") for r in _rows(corpus, 0.6, 0.3, n)]
+    result = decide.decide(rows, ["a", "b", "c"], ["d"])
+    assert set(result["left_out"]) == {"a", "b", "c"} and set(result["held_out"]) == {"d"}
+    for figures in [*result["left_out"].values(), *result["held_out"].values()]:
+        assert figures["answerable_wrongly_flagged"] == 0.0
+        assert (figures["unanswerable_flagged"] or 0) >= 0.9 and (figures["near_topic_flagged"] or 0) >= 0.9
+        assert figures["highlight_precision"] == 1.0 and 0.4 < (figures["highlight_rate"] or 0) < 0.8
+
+
+def test_no_setting_refuses_more_than_the_bar_on_a_training_corpus() -> None:
+    """A corpus whose answerable questions score low pulls the choice down: the chosen setting
+    refuses at most 5% of them, even if that lets unanswerable questions through elsewhere."""
+    low = _rows("low", 0.32, 0.25, 1)
+    rows = _rows("high", 0.6, 0.3, 2) + low
+    spread, percentile = decide.choose_no_answer({"high": rows[:60], "low": low}, ["high", "low"])
+    assert (decide.no_answer_figures(low, spread, percentile)["answerable_wrongly_flagged"] or 0) <= 0.05
