@@ -321,7 +321,7 @@ def passage_dict(hit: Hit, displays: Displays | None = None) -> dict[str, Any]:
         "chunk_id": chunk.chunk_id,
         "text": chunk.text,
         "answer": answer,
-        "display": displays.passage(document, chunk.start, chunk.end) if displays else None,
+        "display": passage_display(displays, document, chunk.start, chunk.end),
         "citation": {
             "doc_id": chunk.doc_id,
             "title": document.title,
@@ -336,3 +336,15 @@ def passage_dict(hit: Hit, displays: Displays | None = None) -> dict[str, Any]:
             "also_in": [asdict(source) for source in hit.also_in],
         },
     }
+
+
+def passage_display(displays: Displays | None, document: Document, start: int, end: int) -> list[dict[str, Any]] | None:
+    """The passage's formatted blocks, or None (the page then shows its plain text): a document
+    the formatter cannot read costs its formatting, never the answer."""
+    if displays is None:
+        return None
+    try:
+        return displays.passage(document, start, end)
+    except Exception:  # any formatter failure falls back to the plain text
+        log.exception("cannot format a passage of %s; showing its plain text", document.doc_id)
+        return None

@@ -280,7 +280,7 @@ class _Walker:
         self.text, self.lo, self.hi, self.depth = text, lo, hi, depth
         self.env = env if env is not None else {"references": _definitions(text)}
         self.parse_text = parse_text if parse_text is not None else _parse_text(text)
-        self.lines = _line_starts(text, lo, hi)
+        self.lines = _line_starts(self.parse_text, lo, hi)  # markdown-it's lines: inline fences break them
         self.blocks: list[Block] = []
         self.lists: list[list[int]] = []  # per open list: [ordered, next number]
         self.quotes = 0
@@ -289,7 +289,7 @@ class _Walker:
     def region(self, token: Token) -> tuple[int, int]:
         if not token.map:
             return self.lo, self.hi
-        return self.lines[token.map[0]], self.lines[min(token.map[1], len(self.lines) - 1)]
+        return self.lines[min(token.map[0], len(self.lines) - 1)], self.lines[min(token.map[1], len(self.lines) - 1)]
 
     def walk(self) -> list[Block]:
         tokens = _parser().parse(self.parse_text[self.lo : self.hi], dict(self.env))

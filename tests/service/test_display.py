@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from ingest.documents import Document, load_document
 from service.display import Displays
 from tests.conftest import REPO
@@ -93,3 +95,21 @@ def test_display_costs_little_per_passage() -> None:
     characters = sum(len(d.text) for d in documents)
     print(f"display: parse {parse_ms:.0f} ms for {characters} characters; {per_passage_ms:.3f} ms a passage")
     assert per_passage_ms < 2.0
+
+
+@pytest.mark.parametrize(
+    ("corpus", "source"),
+    [("git-man-html", "git-rebase.html"), ("python-tutorial-html", "controlflow.html")],
+)
+def test_every_passage_of_a_page_with_code_after_words_is_formatted(corpus: str, source: str) -> None:
+    """A fence that the HTML reader wrote after words ("Run ```") is a line break for markdown-it
+    only: its line numbers once ran past the text's own lines (IndexError, a 500 for /ask)."""
+    from ingest.chunking import ChunkerSettings, chunk_document
+
+    folder = REPO / "eval" / "corpora" / corpus
+    document = load_document(folder / source, folder)
+    displays = Displays()
+    _, chunks = chunk_document(document, ChunkerSettings())
+    assert chunks
+    for chunk in chunks:
+        assert displays.passage(document, chunk.start, chunk.end)
