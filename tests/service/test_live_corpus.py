@@ -176,3 +176,26 @@ def test_writes_are_refused_without_a_key_or_the_switch(tmp_path: Path) -> None:
     with TestClient(create_app(keyed, loader=no_index)) as http:  # type: ignore[arg-type]
         assert http.delete("/documents/x").status_code == 401
     assert list(corpus.iterdir()) == []
+
+
+def test_watch_indexes_files_dropped_into_the_corpus_folder(real_index: Path, tmp_path: Path) -> None:
+    """`citeqa serve --watch`: a file copied into the corpus by hand becomes answerable, and
+    removing it removes its passages, with no HTTP write at all."""
+    corpus, index = live_copy(real_index, tmp_path)
+    question = "When was the harbour of Quellport7 dredged?"
+    with live_server(corpus, index, "--watch") as server:
+        (corpus / "dropped.md").write_text(note(7, 3, "w"), encoding="utf-8")
+        deadline = time.monotonic() + 90
+        while True:
+            passages = httpx.post(f"{server.url}/ask", json={"question": question}).json()["passages"]
+            if any("w3marker" in p["text"] for p in passages):
+                break
+            assert time.monotonic() < deadline, "the dropped file was never indexed"
+            time.sleep(0.5)
+        (corpus / "dropped.md").unlink()
+        while True:
+            passages = httpx.post(f"{server.url}/ask", json={"question": question}).json()["passages"]
+            if not any("w3marker" in p["text"] for p in passages):
+                break
+            assert time.monotonic() < deadline + 90, "the removed file was never dropped from the index"
+            time.sleep(0.5)
