@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 from itertools import islice
 from typing import Annotated, Any
 
@@ -16,18 +14,20 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingest.documents import Document
 from ingest.errors import CiteqaError
+from service.asking import passage_dict, search
 from service.display import Displays
 from service.documents_api import live_index
 from service.documents_api import router as documents_router
 from service.generations import generation_of
 from service.guards import BodyGuard, Overloaded, SearchGate, TimedOut, check_api_key
+from service.llm.reader import Reader, written_answer, written_stream
 from service.observability import Metrics, RequestTelemetry
-from service.retriever import Hit, Retriever, open_retriever
+from service.retriever import Retriever, open_retriever
 from service.schemas import (
     AskRequest,
     AskResponse,
@@ -120,11 +120,15 @@ def create_app(
         app.state.load_error = None
         app.state.gate = SearchGate(settings.max_running, settings.max_waiting, settings.request_timeout_s)
         app.state.metrics.in_flight.set_function(lambda: app.state.gate.admitted)
+        config = settings.llm_config()
+        app.state.reader = Reader(config, settings.llm_passages) if config else None
         task = asyncio.create_task(load(app))
         async with live_index(app, settings, lambda: loader(settings)):
             yield
         task.cancel()
         app.state.gate.close()
+        if app.state.reader is not None:
+            await app.state.reader.aclose()
 
     app = FastAPI(
         title="citeqa",
@@ -186,33 +190,49 @@ def create_app(
         "/ask", response_model=AskResponse, tags=["questions"], responses=ERROR_RESPONSES, dependencies=[Authorised]
     )
     async def ask(body: AskRequest, request: Request, retriever: ReadyRetriever) -> Response:
-        started = time.perf_counter()
         request.state.citeqa = {"mode": body.mode, "k": body.k}
-        unknown = retriever.unknown_documents(body.doc_ids or ())
-        if unknown:  # a 422 like any other bad field, before the request takes a search slot
-            raise HTTPException(
-                status_code=422, detail=[unknown_document_error(body.doc_ids or [], d) for d in unknown]
-            )
-        filters = body.filters()
-        gate: SearchGate = request.app.state.gate
-        answer = await gate.run(lambda: retriever.answer(body.question, body.k, body.mode, filters=filters))
-        passages = [passage_dict(h, request.app.state.displays) for h in answer.hits]
-        took_ms = round((time.perf_counter() - started) * 1000, 2)
-        request.app.state.metrics.answers.labels(str(answer.answerable).lower()).inc()
-        request.state.citeqa.update(answerable=answer.answerable, passages=len(answer.hits))
+        check_documents(retriever, body.doc_ids)
+        asked = await search(request.app, body.question, body.k, body.mode, body.filters(), retriever)
+        request.state.citeqa.update(answerable=asked.answer.answerable, passages=len(asked.passages))
         # Built from plain dicts and serialised once; `AskResponse` documents the shape and the
         # tests hold the answers to it, rather than re-validating every response (measured).
-        return JSONBytes(
-            {
-                "question": body.question,
-                "mode": body.mode,
-                "took_ms": took_ms,
-                "answerable": answer.answerable,
-                "no_answer_reason": answer.reason,
-                "passages": passages,
-                "generation": generation_of(retriever.index.manifest),  # the snapshot held all along
-            }
-        )
+        answer = asked.body()
+        if body.written:
+            answer["written"] = await written_answer(request.app.state.reader, asked)
+            answer["took_ms"] = asked.took_ms()
+        return JSONBytes(answer)
+
+    @app.post(
+        "/ask/stream",
+        tags=["questions"],
+        responses={
+            **ERROR_RESPONSES,
+            200: {"content": {"text/event-stream": {}}, "description": "Server-sent events (see below)."},
+        },
+        dependencies=[Authorised],
+        response_class=StreamingResponse,
+    )
+    async def ask_stream(body: AskRequest, request: Request, retriever: ReadyRetriever) -> StreamingResponse:
+        """The answer as server-sent events: `passages` (the body of `/ask`, without a written
+        answer), then `delta` events with the written answer's text as the LLM writes it (a
+        citation marker never split across two), then `answer` with the checked written answer
+        (as `written` in `/ask`). After an LLM failure mid-stream, `answer` is the extractive
+        one and the text streamed so far is to be discarded. Errors before the first event
+        (a bad body, a full server) are plain HTTP errors, as for `/ask`."""
+        request.state.citeqa = {"mode": body.mode, "k": body.k, "stream": True}
+        check_documents(retriever, body.doc_ids)
+        asked = await search(request.app, body.question, body.k, body.mode, body.filters(), retriever)
+        request.state.citeqa.update(answerable=asked.answer.answerable, passages=len(asked.passages))
+        reader = request.app.state.reader
+
+        async def events() -> AsyncIterator[bytes]:
+            yield sse("passages", asked.body())
+            async for kind, data in written_stream(reader, asked):
+                if kind == "answer":
+                    data = {**data, "took_ms": asked.took_ms()}
+                yield sse(kind, data)
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
     @app.get(
         "/documents",
@@ -257,11 +277,27 @@ def create_app(
     return app
 
 
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse(event: str, data: Any) -> bytes:
+    """One server-sent event; orjson writes no raw newline, so the data is one line."""
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
 class JSONBytes(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def check_documents(retriever: Retriever, doc_ids: list[str] | None) -> None:
+    """A 422 like any other bad field for ids the index does not hold, before the request
+    takes a search slot."""
+    unknown = retriever.unknown_documents(doc_ids or ())
+    if unknown:
+        raise HTTPException(status_code=422, detail=[unknown_document_error(doc_ids or [], d) for d in unknown])
 
 
 def unknown_document_error(doc_ids: list[str], doc_id: str) -> dict[str, Any]:
@@ -299,52 +335,3 @@ async def warm(app: FastAPI, retriever: Retriever) -> None:
         orjson.dumps([passage_dict(hit, displays) for hit in answer.hits])
     except Exception as exc:  # a retriever that cannot search yet fails its first question instead
         log.warning("warming up failed: %s: %s", type(exc).__name__, exc)
-
-
-def passage_dict(hit: Hit, displays: Displays | None = None) -> dict[str, Any]:
-    chunk, document = hit.chunk, hit.document
-    pages = document.page_span(chunk.start, chunk.end)
-    answer = None
-    if hit.answer is not None:
-        answer_pages = document.page_span(hit.answer.start, hit.answer.end)
-        answer = {
-            "text": document.text[hit.answer.start : hit.answer.end],
-            "start": hit.answer.start,
-            "end": hit.answer.end,
-            "page": answer_pages[0] if answer_pages else None,
-            "highlighted": hit.highlighted,
-            "confidence": None if hit.answer_confidence is None else round(hit.answer_confidence, 4),
-        }
-    return {
-        "rank": hit.rank,
-        "score": round(hit.score, 4),
-        "chunk_id": chunk.chunk_id,
-        "text": chunk.text,
-        "answer": answer,
-        "display": passage_display(displays, document, chunk.start, chunk.end),
-        "citation": {
-            "doc_id": chunk.doc_id,
-            "title": document.title,
-            "source": document.source,
-            "format": document.format,
-            "section": chunk.section,
-            "speaker": chunk.speaker,
-            "start": chunk.start,
-            "end": chunk.end,
-            "page": pages[0] if pages else None,
-            "pages": list(pages) if pages else None,
-            "also_in": [asdict(source) for source in hit.also_in],
-        },
-    }
-
-
-def passage_display(displays: Displays | None, document: Document, start: int, end: int) -> list[dict[str, Any]] | None:
-    """The passage's formatted blocks, or None (the page then shows its plain text): a document
-    the formatter cannot read costs its formatting, never the answer."""
-    if displays is None:
-        return None
-    try:
-        return displays.passage(document, start, end)
-    except Exception:  # any formatter failure falls back to the plain text
-        log.exception("cannot format a passage of %s; showing its plain text", document.doc_id)
-        return None

@@ -199,7 +199,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from service.app import passage_dict
+    from service.asking import passage_dict
     from service.retriever import Filters, open_retriever
 
     question = args.question.strip()

@@ -60,6 +60,11 @@ class AskRequest(BaseModel):
         "the headings above the passage joined with ' › ', e.g. 'Configuration › Build'.",
     )
     speaker: Label | None = Field(None, description="Only passages spoken by this person (exact name, any case).")
+    written: bool = Field(
+        False,
+        description="Also a written answer (`written` in the response): by the configured LLM, every sentence "
+        "checked against the passages it cites; the extractive answer when there is no LLM or it fails.",
+    )
 
     @field_validator("question", "section", "speaker")
     @classmethod
@@ -146,6 +151,55 @@ class Passage(BaseModel):
     citation: Citation
 
 
+class WrittenCitation(BaseModel):
+    marker: int = Field(description="The marker's number: the passage of that rank.")
+    rank: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    section: str | None
+    start: int = Field(description="The supporting span's offset in the document's text (code points).")
+    end: int
+    page: int | None
+    text: str = Field(description="The supporting span: the document's text[start:end].")
+    score: float | None = Field(description="How well the span supports the sentence (null for the extractive one).")
+    cosine: float | None
+    coverage: float | None = Field(description="Share of the sentence's content words (idf-weighted) in the span.")
+    supported: bool
+
+
+class WrittenSentence(BaseModel):
+    text: str = Field(description="The sentence as the LLM wrote it, markers included.")
+    start: int = Field(description="Its offset in `raw_text`.")
+    end: int
+    markers: list[int]
+    supported: bool = Field(description="True when a passage it cites supports it; never shown as cited otherwise.")
+    score: float | None
+    citations: list[WrittenCitation] = Field(description="The cited passages that support it, with their spans.")
+    rejected: list[WrittenCitation] = Field(description="The cited passages that do not support it.")
+    reason: str | None = Field(description="Why it is unsupported.")
+
+
+class DroppedMarker(BaseModel):
+    marker: int
+    sentence: int = Field(description="Index of the sentence in `sentences`.")
+    reason: str
+
+
+class WrittenAnswer(BaseModel):
+    status: Literal["written", "unsupported", "declined", "extractive"]
+    answerable: bool
+    reason: str | None = Field(description="Why there is no answer, when `answerable` is false.")
+    fallback_reason: str | None = Field(description="Why the answer is extractive: no LLM, or how it failed.")
+    model: str | None
+    text: str = Field(description="The answer as checked: supported sentences with their markers, others marked.")
+    raw_text: str = Field(description="The answer as the LLM wrote it.")
+    sentences: list[WrittenSentence]
+    dropped_markers: list[DroppedMarker] = Field(description="Markers naming no passage given to the LLM.")
+    took_ms: float | None = None
+
+
 class AskResponse(BaseModel):
     question: str
     mode: str
@@ -156,6 +210,7 @@ class AskResponse(BaseModel):
     )
     passages: list[Passage]
     generation: int = Field(description="The index generation that answered; one per response, never mixed.")
+    written: WrittenAnswer | None = Field(None, description="The written answer, when the request asked for one.")
 
 
 class DocumentResponse(BaseModel):

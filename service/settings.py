@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.embedding import MODEL_SHA256
+from service.llm.client import LLMConfig
 
 
 class Settings(BaseSettings):
@@ -43,9 +44,26 @@ class Settings(BaseSettings):
     live_poll_s: float = Field(
         0.5, gt=0, le=10, description="How often each worker looks for a new index generation (its lag bound)."
     )
+    llm_url: str | None = Field(
+        None,
+        description="Base URL of an OpenAI-compatible server for written answers (e.g. http://127.0.0.1:8080/v1); "
+        "none: answers stay extractive.",
+    )
+    llm_model: str = Field("", description="Model name sent to the LLM server (Ollama and vLLM need one).")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer key for the LLM server, if it wants one.")
+    llm_timeout_s: float = Field(30.0, gt=0, le=600, description="A written answer not done by then is extractive.")
+    llm_max_tokens: int = Field(400, ge=16, le=8192, description="Longest written answer, in tokens.")
+    llm_passages: int = Field(5, ge=1, le=20, description="How many top passages the LLM reads.")
+    llm_seed: int = Field(0, description="Seed sent with temperature 0, for answers that repeat.")
     verified_manifest_sha256: str | None = Field(
         None, description="Set by `citeqa serve --workers` for its workers: the index it verified."
     )
+
+    def llm_config(self) -> LLMConfig | None:
+        if not self.llm_url:
+            return None
+        key = self.llm_api_key.get_secret_value() if self.llm_api_key else None
+        return LLMConfig(self.llm_url, self.llm_model, key, self.llm_timeout_s, self.llm_max_tokens, self.llm_seed)
 
     def resolved_model_path(self) -> Path:
         if self.model_path is not None:

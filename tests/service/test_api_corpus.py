@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from ingest.chunking import Chunk, Sentence
 from ingest.documents import Document
 from ingest.index_store import load_index
-from service.app import create_app, passage_dict
+from service.app import create_app
+from service.asking import passage_dict
 from service.retriever import Hit, Retriever
 from service.schemas import AskResponse, DocumentList
 from service.settings import Settings
