@@ -31,7 +31,7 @@ def served(real_index: Path, model_dir: Path, scripted_llm: Scripted) -> Iterato
 def ask(url: str, question: str = QUESTION, **extra: Any) -> dict[str, Any]:
     response = httpx.post(f"{url}/ask", json={"question": question, "written": True, **extra}, timeout=30)
     assert response.status_code == 200, response.text
-    body = response.json()
+    body: dict[str, Any] = response.json()
     AskResponse.model_validate(body)
     return body
 
