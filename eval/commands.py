@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eval.bench.command import register_bench
 from service.cli import _fail
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.retriever import Retriever
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -46,6 +50,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         print(f"wrote {args.out / 'suite.md'} and {args.out / 'suite.json'}")
         return 0
     retriever = open_retriever(args.index, model_dir, settings.model_sha256)
+    if args.written:
+        return _eval_written(args, settings, retriever)
     options = EvalOptions(
         index=args.index,
         corpus=args.corpus,
@@ -65,6 +71,34 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.tune:
         tuning = report["tuning"]
         print(f"tuned: {tuning['chosen']} (cross-validated MRR@10 {tuning['cross_validated']['mrr@10']:.3f})")
+    return 0
+
+
+def _eval_written(args: argparse.Namespace, settings: Settings, retriever: Retriever) -> int:
+    from service.llm.client import LLMConfig
+
+    url = args.llm_url or settings.llm_url
+    if not url:
+        return _fail("--written needs an LLM: --llm-url URL or CITEQA_LLM_URL (e.g. http://127.0.0.1:8080/v1)")
+    from eval.written import run_written
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    config = LLMConfig(
+        url,
+        args.llm_model or settings.llm_model,
+        key,
+        settings.llm_timeout_s,
+        settings.llm_max_tokens,
+        settings.llm_seed,
+    )
+    report = run_written(retriever, args.questions, args.out, config, settings.llm_passages, args.limit)
+    summary = report["summary"]
+    print(
+        f"written: {summary['questions']} questions, {summary['fell_back']} fell back; sentences supported "
+        f"{summary['sentences_supported']}, markers to the evidence {summary['markers_holding_evidence']}, "
+        f"answers covering it {summary['answers_covering_evidence']}, unanswerable declined "
+        f"{summary['unanswerable_declined']}; wrote {args.out / 'written.md'}"
+    )
     return 0
 
 
@@ -97,6 +131,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], settings:
         "--claims",
         action="store_true",
         help="choose the written answer's support threshold leave-one-corpus-out over the suite (eval/claims.py)",
+    )
+    evaluation.add_argument(
+        "--written",
+        action="store_true",
+        help="evaluate written answers by an LLM (eval/written.py): markers, support, evidence covered, declines",
+    )
+    evaluation.add_argument("--llm-url", help="the OpenAI-compatible server for --written (default CITEQA_LLM_URL)")
+    evaluation.add_argument("--llm-model", help="its model name (default CITEQA_LLM_MODEL)")
+    evaluation.add_argument(
+        "--limit", type=int, help="--written: only the first N answerable questions and N/4 unanswerable ones"
     )
     evaluation.set_defaults(run=cmd_eval)
 
