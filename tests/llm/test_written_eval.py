@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from eval.written import run_written
 from service.llm.client import LLMConfig
@@ -12,13 +13,13 @@ from service.retriever import Retriever
 from tests.conftest import run_citeqa
 from tests.llm.conftest import Scripted
 
-ANSWERABLE = {
+ANSWERABLE: dict[str, Any] = {
     "id": "q002",
     "question": "Which group claimed responsibility for the Crocus City Hall attack?",
     "type": "factual",
     "evidence": ["has been claimed by ISIS-K — an Afghan faction of the Islamic State (ISIS)"],
 }
-OFF_TOPIC = {"id": "x1", "question": "How do I bake sourdough bread?", "type": "off_topic", "evidence": []}
+OFF_TOPIC: dict[str, Any] = {"id": "x1", "question": "How do I bake sourdough bread?", "type": "off_topic", "evidence": []}
 
 
 def questions(tmp_path: Path) -> Path:
