@@ -19,7 +19,12 @@ ANSWERABLE: dict[str, Any] = {
     "type": "factual",
     "evidence": ["has been claimed by ISIS-K — an Afghan faction of the Islamic State (ISIS)"],
 }
-OFF_TOPIC: dict[str, Any] = {"id": "x1", "question": "How do I bake sourdough bread?", "type": "off_topic", "evidence": []}
+OFF_TOPIC: dict[str, Any] = {
+    "id": "x1",
+    "question": "How do I bake sourdough bread?",
+    "type": "off_topic",
+    "evidence": [],
+}
 
 
 def questions(tmp_path: Path) -> Path:
