@@ -22,8 +22,6 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import numpy as np
-
 from service.asking import Asked
 from service.llm.check import ClaimChecker, Support
 from service.llm.client import ChatClient, LLMConfig, LLMFailure
@@ -111,7 +109,7 @@ def extractive(asked: Asked, fallback_reason: str) -> dict[str, Any]:
         reason = asked.answer.reason or "no passage of the corpus answers the question"
         return _written("extractive", False, reason, fallback_reason=fallback_reason)
     hit, span = hits[0], hits[0].answer
-    citation = citation_dict(Support(1, hit, span.start, span.end, 1.0, 1.0, 1.0))
+    citation = citation_dict(Support(1, hit, span.start, span.end, 1.0, 1.0, 1.0, True))
     citation.update(score=None, cosine=None, coverage=None)
     sentence_text = hit.document.text[span.start : span.end].strip()
     text = f"{sentence_text} [1]"
@@ -143,18 +141,16 @@ def checked(asked: Asked, reply: str, hits: Sequence[Hit], model: str | None) ->
     dropped: list[dict[str, Any]] = []
     shown: list[str] = []
     for number, claim in enumerate(claims(reply)):
-        query: np.ndarray | None = None
-        supports: list[Support] = []
+        cited: list[tuple[int, Hit]] = []
         for marker in claim.markers:
             hit = given.get(marker)
             if hit is None:
                 dropped.append(
                     {"marker": marker, "sentence": number, "reason": f"no passage [{marker}] was given to the LLM"}
                 )
-                continue
-            if query is None:
-                query = asked.retriever.embedder.embed_query(claim.plain)
-            supports.append(checker.support(claim.plain, marker, hit, query))
+            else:
+                cited.append((marker, hit))
+        supports = checker.supports(claim.plain, cited, list(hits)) if cited else []
         citations = [citation_dict(s) for s in supports if s.supported]
         rejected = [citation_dict(s) for s in supports if not s.supported]
         if citations:
