@@ -145,6 +145,7 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         upload_prefix="/documents/",
         upload_max_bytes=settings.max_document_bytes,
+        path_max_bytes={"/v1/chat/completions": settings.max_chat_body_bytes},
     )
     if settings.cors_origins:
         app.add_middleware(
