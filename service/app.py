@@ -27,6 +27,7 @@ from service.generations import generation_of
 from service.guards import BodyGuard, Overloaded, SearchGate, TimedOut, check_api_key
 from service.llm.reader import Reader, written_answer, written_stream
 from service.observability import Metrics, RequestTelemetry
+from service.openai_api import router as openai_router
 from service.retriever import Retriever, open_retriever
 from service.schemas import (
     AskRequest,
@@ -145,6 +146,7 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         upload_prefix="/documents/",
         upload_max_bytes=settings.max_document_bytes,
+        path_max_bytes={"/v1/chat/completions": settings.max_chat_body_bytes},
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -156,6 +158,7 @@ def create_app(
     app.add_middleware(RequestTelemetry, metrics=app.state.metrics)
     app.include_router(web_router)
     app.include_router(documents_router)
+    app.include_router(openai_router)
 
     @app.exception_handler(RequestValidationError)
     async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,7 +7,7 @@ import contextlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -74,13 +74,20 @@ class BodyGuard:
     After a 413 the rest of the body is drained (bounded), so that every client reads the 413."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, upload_prefix: str | None = None, upload_max_bytes: int = 0
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        upload_prefix: str | None = None,
+        upload_max_bytes: int = 0,
+        path_max_bytes: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         # Document uploads (PUT under this prefix) are files of any format, with their own limit.
         self.upload_prefix = upload_prefix
         self.upload_max_bytes = upload_max_bytes
+        # JSON bodies of these exact paths have their own limit (a chat client sends the whole conversation).
+        self.path_max_bytes = dict(path_max_bytes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
@@ -92,7 +99,7 @@ class BodyGuard:
         if media_type != b"application/json" and not upload:
             await _problem(send, 415, "the request body must be JSON (Content-Type: application/json)")
             return
-        max_bytes = self.upload_max_bytes if upload else self.max_bytes
+        max_bytes = self.upload_max_bytes if upload else self.path_max_bytes.get(scope["path"], self.max_bytes)
         declared = headers.get(b"content-length")
         too_large = f"the request body is larger than {max_bytes} bytes"
         if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):

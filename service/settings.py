@@ -24,10 +24,13 @@ class Settings(BaseSettings):
     default_k: int = Field(5, ge=1, le=50)
     log_level: str = Field("info")
     api_key: SecretStr | None = Field(
-        None, description="When set, /ask and /documents need 'Authorization: Bearer <key>'."
+        None, description="When set, /ask, /documents and /v1 need 'Authorization: Bearer <key>'."
     )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; none by default.")
     max_body_bytes: int = Field(16 * 1024, ge=256, description="Largest request body accepted.")
+    max_chat_body_bytes: int = Field(
+        512 * 1024, ge=256, description="Largest /v1/chat/completions body: chat clients send the whole conversation."
+    )
     max_running: int = Field(16, ge=1, description="Searches run at once (worker threads).")
     encoder_threads: int = Field(2, ge=1, description="ONNX Runtime threads encoding a lone query.")
     batch_encoder_threads: int = Field(
