@@ -5,70 +5,28 @@ is a tool error (isError), never a crash."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-import httpx2
 import pytest
-from mcp import Client, MCPError, StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult
+from mcp import Client, MCPError
 
 from service.app import create_app
 from service.mcp_server import MAX_SPAN_CHARS
 from service.settings import Settings
 from tests.conftest import CITEQA, REPO, citeqa_env, run_citeqa, serve_in_thread
+from tests.service.mcp_support import documents_of, error_text, http_client, run, stdio_client, structured, tool_names
 
 pytestmark = pytest.mark.integration
 ARTICLE = "insider-2024-isis-k-crocus"
 QUESTION = "Who claimed responsibility for the attack on Crocus City Hall?"
 KEY = "mcp-test-key"
 TOOLS = {"search", "get_passage", "list_documents"}
-T = TypeVar("T")
-
-
-def run(session: Callable[[Client], Awaitable[T]], client: Client) -> T:
-    async def main() -> T:
-        async with client:
-            return await session(client)
-
-    return asyncio.run(main())
-
-
-def stdio_client(index: Path, **env: str) -> Client:
-    """`citeqa mcp --index INDEX` spawned by the SDK, with the environment of `run_citeqa`."""
-    command, *args = CITEQA
-    server = StdioServerParameters(
-        command=command, args=[*args, "mcp", "--index", str(index)], env=citeqa_env(**env), cwd=REPO
-    )
-    return Client(server, read_timeout_seconds=60)
-
-
-def http_client(url: str, key: str | None = None) -> Client:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    transport = streamable_http_client(f"{url}/mcp", http_client=httpx2.AsyncClient(headers=headers, timeout=60))
-    return Client(transport, read_timeout_seconds=60)
-
-
-def structured(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, result.content
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
-
-
-def error_text(result: CallToolResult) -> str:
-    assert result.is_error, result.structured_content
-    return " ".join(str(getattr(block, "text", "")) for block in result.content)
-
-
-async def tool_names(client: Client) -> set[str]:
-    return {tool.name for tool in (await client.list_tools()).tools}
 
 
 async def check_citations(client: Client, documents: Callable[[str], str]) -> dict[str, Any]:
@@ -217,17 +175,6 @@ def served(real_index: Path, model_dir: Path) -> Iterator[str]:
 def keyed(real_index: Path, model_dir: Path) -> Iterator[str]:
     settings = Settings(index_dir=real_index, model_path=model_dir, api_key=KEY, max_body_bytes=4096)
     yield from serve_in_thread(create_app(settings))
-
-
-def documents_of(url: str, key: str | None = None) -> Callable[[str], str]:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-
-    def text(doc_id: str) -> str:
-        response = httpx.get(f"{url}/documents/{doc_id}", headers=headers, timeout=10)
-        assert response.status_code == 200
-        return str(response.json()["text"])
-
-    return text
 
 
 def test_http_tools_exact_citations_and_tool_errors(served: str) -> None:
