@@ -5,6 +5,7 @@ is a tool error (isError), never a crash."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import threading
@@ -14,10 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from mcp import Client, MCPError
 
 from service.app import create_app
-from service.mcp_server import MAX_SPAN_CHARS
+from service.display import Displays
+from service.guards import SearchGate
+from service.mcp_server import MAX_SPAN_CHARS, build_mcp
+from service.observability import Metrics
 from service.settings import Settings
 from tests.conftest import CITEQA, REPO, citeqa_env, run_citeqa, serve_in_thread
 from tests.service.mcp_support import documents_of, error_text, http_client, run, stdio_client, structured, tool_names
@@ -242,3 +247,28 @@ def test_http_keeps_the_body_guard(keyed: str) -> None:
     # not part of the OpenAPI document (it is no REST route), and /ask is unchanged
     assert "/mcp" not in httpx.get(f"{keyed}/openapi.json", timeout=10).json()["paths"]
     assert httpx.post(f"{keyed}/ask", json={"question": QUESTION}, timeout=10).status_code == 401
+
+
+# --- a full server, a slow search, no index: tool errors too ----------------------------------
+
+
+def bare_app(retriever: Any, timeout_s: float = 10.0) -> FastAPI:
+    """The state the tools read, as `citeqa mcp` sets it up, for an in-process client."""
+    app = FastAPI()
+    app.state.settings = Settings(request_timeout_s=timeout_s)
+    app.state.metrics, app.state.displays, app.state.reader = Metrics(), Displays(), None
+    app.state.gate = SearchGate(1, 0, timeout_s)
+    app.state.retriever = retriever
+    return app
+
+
+def test_busy_slow_and_unloaded_are_tool_errors(real_retriever: Any) -> None:
+    async def first_error(app: FastAPI) -> str:
+        async with Client(build_mcp(app)) as client:
+            return error_text(await client.call_tool("search", {"question": QUESTION}))
+
+    full = bare_app(real_retriever)
+    full.state.gate.admitted = full.state.gate.capacity  # every slot taken
+    assert "the server is busy" in asyncio.run(first_error(full))
+    assert "took longer than 1e-09s" in asyncio.run(first_error(bare_app(real_retriever, timeout_s=1e-9)))
+    assert "the index is not loaded yet" in asyncio.run(first_error(bare_app(None)))
