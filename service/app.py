@@ -43,6 +43,7 @@ from service.web import router as web_router
 log = logging.getLogger("citeqa")
 
 RetrieverLoader = Callable[[Settings], Retriever]
+MCP_PATH = "/mcp"
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem} for code in (400, 401, 413, 415, 422, 503, 504)
 }
@@ -124,7 +125,8 @@ def create_app(
         config = settings.llm_config()
         app.state.reader = Reader(config, settings.llm_passages) if config else None
         task = asyncio.create_task(load(app))
-        async with live_index(app, settings, lambda: loader(settings)):
+        # A mounted app's own lifespan never runs: the MCP session manager runs inside this one.
+        async with live_index(app, settings, lambda: loader(settings)), mcp_http.running():
             yield
         task.cancel()
         app.state.gate.close()
@@ -159,6 +161,11 @@ def create_app(
     app.include_router(web_router)
     app.include_router(documents_router)
     app.include_router(openai_router)
+    # MCP over Streamable HTTP at /mcp: the same tools as `citeqa mcp`, the same key as /ask.
+    from service.mcp_server import McpHttp  # imported here: service.mcp_server builds on this module
+
+    mcp_http = McpHttp(app, MCP_PATH)
+    app.router.routes.append(mcp_http.route)
 
     @app.exception_handler(RequestValidationError)
     async def validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -249,12 +256,7 @@ def create_app(
         offset: Annotated[int, Query(ge=0, description="How many documents to skip.")] = 0,
         limit: Annotated[int, Query(ge=1, le=200, description="How many documents to return.")] = 50,
     ) -> DocumentList:
-        everything = retriever.index.documents
-        start = min(offset, len(everything))  # islice refuses offsets past sys.maxsize
-        live = retriever.index.manifest.get("live") or {}
-        listed = [document_summary(d, live) for d in islice(everything.values(), start, start + limit)]
-        generation = generation_of(retriever.index.manifest)
-        return DocumentList(total=len(everything), offset=offset, limit=limit, documents=listed, generation=generation)
+        return document_list(retriever, offset, limit)
 
     @app.get(
         "/documents/{doc_id}",
@@ -309,6 +311,16 @@ def unknown_document_error(doc_ids: list[str], doc_id: str) -> dict[str, Any]:
         "msg": f"unknown document id '{doc_id}' (GET /documents lists them)",
         "type": "unknown_document",
     }
+
+
+def document_list(retriever: Retriever, offset: int, limit: int) -> DocumentList:
+    """GET /documents (and the MCP tool `list_documents`): a page of the corpus, in its order."""
+    everything = retriever.index.documents
+    start = min(offset, len(everything))  # islice refuses offsets past sys.maxsize
+    live = retriever.index.manifest.get("live") or {}
+    listed = [document_summary(d, live) for d in islice(everything.values(), start, start + limit)]
+    generation = generation_of(retriever.index.manifest)
+    return DocumentList(total=len(everything), offset=offset, limit=limit, documents=listed, generation=generation)
 
 
 def document_summary(document: Document, live: dict[str, Any]) -> DocumentSummary:

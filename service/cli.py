@@ -198,6 +198,33 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
+    """An MCP server on stdin/stdout for a client that starts it (service/mcp_server.py). The
+    index is checked and loaded before the first message, so a bad one is a one-line error."""
+    import contextlib
+
+    from ingest.index_store import MANIFEST, file_sha256
+    from service.observability import configure_logging
+
+    settings = settings.model_copy(update={"index_dir": args.index})
+    configure_logging(settings.log_level)  # to stderr: stdout carries the protocol
+    with contextlib.redirect_stdout(sys.stderr):  # whatever loading prints must not reach the client
+        from service.app import load_from_settings
+        from service.mcp_server import run_stdio
+        from service.retriever import verify_serving
+
+        verify_serving(args.index, settings.serving_model_path(), settings.model_sha256)
+        settings = settings.model_copy(update={"verified_manifest_sha256": file_sha256(args.index / MANIFEST)})
+        try:
+            retriever = load_from_settings(settings)
+        except CiteqaError:
+            raise
+        except Exception as exc:  # an unreadable artifact: the same one line as any bad index
+            return _fail(f"cannot load the index {args.index}: {type(exc).__name__}: {exc}")
+    run_stdio(settings, retriever)
+    return 0
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from service.asking import passage_dict
     from service.retriever import Filters, open_retriever
@@ -347,6 +374,17 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     ask.add_argument("--section", help="only passages whose section path starts with this (any case)")
     ask.add_argument("--speaker", help="only passages spoken by this person (exact name, any case)")
     ask.set_defaults(run=cmd_ask)
+
+    mcp = sub.add_parser(
+        "mcp",
+        help="serve the index to an MCP client over stdin/stdout",
+        description="An MCP server on stdio for a client that starts it (Claude Desktop, an IDE, an agent): "
+        "tools search, get_passage, list_documents, and ask when CITEQA_LLM_URL is set. Logs go to stderr. "
+        "The HTTP server serves the same tools at /mcp.",
+        epilog="example: citeqa mcp --index index",
+    )
+    mcp.add_argument("--index", type=Path, default=settings.index_dir)
+    mcp.set_defaults(run=cmd_mcp)
     for register in _command_registrars():
         register(sub, settings)
     return parser

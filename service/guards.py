@@ -18,7 +18,7 @@ T = TypeVar("T")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
-async def _problem(
+async def send_problem(
     send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None, more_body: bool = False
 ) -> None:
     body = json.dumps({"detail": detail}).encode()
@@ -47,11 +47,11 @@ async def _refuse_and_drain(send: Send, receive: Receive, detail: str, left: int
     `left` is what the client declared it would still send (None: chunked, unknown)."""
     close = [(b"connection", b"close")]
     if left is not None and left > DRAIN_MAX_BYTES:
-        await _problem(send, 413, detail, close)  # more than the drain would take: close at once
+        await send_problem(send, 413, detail, close)  # more than the drain would take: close at once
         return
     # The body is on the wire already, but the response is held open (more_body) while
     # draining: the ASGI server stops delivering the request body once a response is complete.
-    await _problem(send, 413, detail, close, more_body=True)
+    await send_problem(send, 413, detail, close, more_body=True)
     drained = 0
     deadline = time.monotonic() + DRAIN_MAX_SECONDS
     with contextlib.suppress(TimeoutError):
@@ -97,7 +97,7 @@ class BodyGuard:
         upload = bool(self.upload_prefix) and scope["method"] == "PUT" and scope["path"].startswith(self.upload_prefix)
         media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if media_type != b"application/json" and not upload:
-            await _problem(send, 415, "the request body must be JSON (Content-Type: application/json)")
+            await send_problem(send, 415, "the request body must be JSON (Content-Type: application/json)")
             return
         max_bytes = self.upload_max_bytes if upload else self.path_max_bytes.get(scope["path"], self.max_bytes)
         declared = headers.get(b"content-length")
@@ -105,7 +105,7 @@ class BodyGuard:
         if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
             if not declared.isdigit() or headers.get(b"expect", b"").lower() == b"100-continue":
                 # Nothing to drain: no trustworthy length, or the client waits for a go-ahead.
-                await _problem(send, 413, too_large, [(b"connection", b"close")])
+                await send_problem(send, 413, too_large, [(b"connection", b"close")])
             else:
                 await _refuse_and_drain(send, receive, too_large, int(declared))
             return
@@ -121,7 +121,7 @@ class BodyGuard:
                 if message.get("more_body", False):
                     await _refuse_and_drain(send, receive, too_large, None)
                 else:
-                    await _problem(send, 413, too_large, [(b"connection", b"close")])
+                    await send_problem(send, 413, too_large, [(b"connection", b"close")])
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -131,7 +131,7 @@ class BodyGuard:
             if not upload:  # a document's bytes are its reader's to judge (a PDF is binary)
                 body.decode("utf-8")
         except UnicodeDecodeError:
-            await _problem(send, 400, "the request body is not valid UTF-8")
+            await send_problem(send, 400, "the request body is not valid UTF-8")
             return
         replayed = False
 
@@ -209,14 +209,18 @@ class SearchGate:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+API_KEY_MISSING = "missing or wrong API key (send 'Authorization: Bearer <key>')"
+
+
+def api_key_matches(authorization: str, expected: str | None) -> bool:
+    """Whether an Authorization header carries the key, compared in constant time; any header
+    matches when no key is configured."""
+    if not expected:
+        return True
+    return hmac.compare_digest(authorization.encode(), f"Bearer {expected}".encode())
+
+
 def check_api_key(request: Request, expected: str | None) -> None:
     """Bearer token check in constant time; a no-op when no key is configured."""
-    if not expected:
-        return
-    supplied = request.headers.get("authorization", "")
-    if not hmac.compare_digest(supplied.encode(), f"Bearer {expected}".encode()):
-        raise HTTPException(
-            status_code=401,
-            detail="missing or wrong API key (send 'Authorization: Bearer <key>')",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    if not api_key_matches(request.headers.get("authorization", ""), expected):
+        raise HTTPException(status_code=401, detail=API_KEY_MISSING, headers={"WWW-Authenticate": "Bearer"})

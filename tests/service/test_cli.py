@@ -85,7 +85,7 @@ def test_reingest_embeds_what_changed_and_reuses_the_encoder(tmp_path: Path) -> 
 
 
 def test_help_has_examples() -> None:
-    for command in ("ingest", "serve", "ask"):
+    for command in ("ingest", "serve", "ask", "mcp"):
         result = run_citeqa(command, "--help")
         assert result.returncode == 0 and "example:" in result.stdout
 

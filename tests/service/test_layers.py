@@ -35,4 +35,4 @@ def test_no_service_module_imports_eval() -> None:
 
 def test_eval_registers_its_commands_through_the_entry_point() -> None:
     help_text = build_parser(Settings()).format_help()
-    assert "{ingest,serve,ask,eval,bench}" in help_text
+    assert "{ingest,serve,ask,mcp,eval,bench}" in help_text
