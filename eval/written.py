@@ -142,5 +142,10 @@ def written_markdown(report: dict[str, Any]) -> str:
         f"| answers whose supported citations cover the evidence | {summary['answers_covering_evidence']} |",
         f"| unanswerable questions declined | {summary['unanswerable_declined']} |",
         f"| markers dropped (no such passage) | {summary['dropped_markers']} |",
+        "",
+        "These figures measure the LLM as much as citeqa's checks. A small base model (such as the Gemma 3 "
+        "270M that `make llm-server` serves) invents passage numbers, echoes passages and writes sentences "
+        "that nothing supports: its figures prove the harness and exercise the checks, and say nothing "
+        "about the quality of written answers. Measure the instruction model you will serve.",
     ]
     return "\n".join(lines) + "\n"
