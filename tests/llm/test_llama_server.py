@@ -108,3 +108,42 @@ def test_server_stopped_mid_stream_falls_back(real_index: Path, model_dir: Path)
             after = httpx.post(f"{url}/ask", json={"question": QUESTIONS[1], "written": True}, timeout=60)
             assert after.status_code == 200
             assert after.json()["written"]["fallback_reason"].startswith("the LLM server cannot be reached")
+
+
+def test_written_answer_through_the_openai_client(served: str, documents: dict[str, str]) -> None:
+    import openai
+
+    from tests.llm.test_openai_api import ask, stream
+
+    client = openai.OpenAI(base_url=f"{served}/v1", api_key="unused", timeout=300, max_retries=0)
+    content, citeqa = ask(client, QUESTIONS[0])
+    written = citeqa["written"]
+    assert written["status"] in ("written", "unsupported", "declined"), written["fallback_reason"]
+    assert_checked(written, min(5, len(citeqa["passages"])), documents)
+    assert content  # the checked text, or the reason there is none
+    streamed, citeqa, _ = stream(client, QUESTIONS[1])
+    written = citeqa["written"]
+    assert written["status"] in ("written", "unsupported", "declined"), written["fallback_reason"]
+    assert_checked(written, min(5, len(citeqa["passages"])), documents)
+    assert written["raw_text"] in streamed  # the LLM's words as they came, then the checked text if it differs
+
+
+def test_written_answer_through_mcp_over_http_and_stdio(
+    served: str, documents: dict[str, str], real_index: Path, llama: str
+) -> None:
+    from mcp import Client
+
+    from tests.service.mcp_support import http_client, run, stdio_client, structured
+
+    async def session(client: Client) -> dict[str, Any]:
+        return structured(await client.call_tool("ask", {"question": QUESTIONS[0], "k": 3}))
+
+    over_http = run(session, http_client(served))
+    over_stdio = run(session, stdio_client(real_index, CITEQA_LLM_URL=llama, CITEQA_LLM_TIMEOUT_S="240",
+                                           CITEQA_LLM_MAX_TOKENS="120"))  # fmt: skip
+    for body in (over_http, over_stdio):
+        written = body["written"]
+        assert written["status"] in ("written", "unsupported", "declined"), written["fallback_reason"]
+        assert_checked(written, 3, documents)
+    # temperature 0 and a seed: the same passages give the same words, whichever way in
+    assert over_http["written"]["raw_text"] == over_stdio["written"]["raw_text"]
