@@ -58,6 +58,9 @@ class Check:
             self.run("rm", "-f", "-v", name)
 
 
+IMAGE_LIMIT_BYTES = 10**9  # the serving image stays within 1 GB (no torch; issue 20: no heavy dependency)
+
+
 def fetch(url: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
     headers = {"Content-Type": "application/json"} if body is not None else {}
     if key:
@@ -153,6 +156,17 @@ def check_serving(check: Check) -> None:
             checked += 1
     print(f"ok  /ask: {checked} passages and their answers slice exactly from GET /documents/{{doc_id}}")
 
+    # The integrations without an LLM: a written answer is the extractive one; /v1 and /mcp answer.
+    code, body = fetch(f"{url}/ask", {"question": QUESTIONS[0], "written": True}, key=API_KEY)
+    assert code == 200 and body["written"]["status"] == "extractive", (code, body)
+    code, models = fetch(f"{url}/v1/models", key=API_KEY)
+    assert code == 200 and [m["id"] for m in models["data"]] == ["citeqa"], (code, models)
+    chat = {"model": "citeqa", "messages": [{"role": "user", "content": QUESTIONS[0]}]}
+    code, completion = fetch(f"{url}/v1/chat/completions", chat, key=API_KEY)
+    assert code == 200 and completion["choices"][0]["message"]["content"], (code, completion)
+    assert fetch(f"{url}/v1/models")[0] == 401
+    print("ok  written answers fall back without an LLM; /v1/models and /v1/chat/completions answer, behind the key")
+
     # A client that writes a 10 MB body before reading, asking to close, still reads the 413.
     host, port = url.removeprefix("http://").rsplit(":", 1)
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
@@ -182,6 +196,7 @@ def main() -> int:
     try:
         size = int(check.ok("image", "inspect", "--format", "{{.Size}}", args.image))
         print(f"image {args.image}: {size / 1e9:.2f} GB")
+        assert size <= IMAGE_LIMIT_BYTES, f"the serving image is {size / 1e9:.2f} GB, over 1 GB"
         check_image(check)
         check_serving(check)
     except (AssertionError, subprocess.TimeoutExpired, OSError) as failure:
