@@ -25,7 +25,7 @@ from service.documents_api import live_index
 from service.documents_api import router as documents_router
 from service.generations import generation_of
 from service.guards import BodyGuard, Overloaded, SearchGate, TimedOut, check_api_key
-from service.llm.reader import Reader, written_answer, written_stream
+from service.llm.reader import reader_from_settings, written_answer, written_stream
 from service.observability import Metrics, RequestTelemetry
 from service.openai_api import router as openai_router
 from service.retriever import Retriever, open_retriever
@@ -122,8 +122,7 @@ def create_app(
         app.state.load_error = None
         app.state.gate = SearchGate(settings.max_running, settings.max_waiting, settings.request_timeout_s)
         app.state.metrics.in_flight.set_function(lambda: app.state.gate.admitted)
-        config = settings.llm_config()
-        app.state.reader = Reader(config, settings.llm_passages) if config else None
+        app.state.reader = reader_from_settings(settings, app.state.metrics)
         task = asyncio.create_task(load(app))
         # A mounted app's own lifespan never runs: the MCP session manager runs inside this one.
         async with live_index(app, settings, lambda: loader(settings)), mcp_http.running():

@@ -35,7 +35,7 @@ from service.asking import Asked
 from service.asking import search as search_index
 from service.display import Displays
 from service.guards import API_KEY_MISSING, Overloaded, SearchGate, TimedOut, api_key_matches, send_problem
-from service.llm.reader import Reader, written_answer
+from service.llm.reader import reader_from_settings, written_answer
 from service.observability import Metrics
 from service.retriever import Retriever
 from service.schemas import AnswerSpan, AskRequest, Citation, DocumentList, WrittenAnswer
@@ -338,8 +338,7 @@ async def serve_stdio(settings: Settings, retriever: Retriever) -> None:
     app.state.metrics = Metrics()
     app.state.displays = Displays()
     app.state.gate = SearchGate(settings.max_running, settings.max_waiting, settings.request_timeout_s)
-    config = settings.llm_config()
-    app.state.reader = Reader(config, settings.llm_passages) if config else None
+    app.state.reader = reader_from_settings(settings, app.state.metrics)
     app.state.load_error = None
     await warm(app, retriever)
     app.state.retriever = retriever

@@ -58,6 +58,12 @@ class Metrics:
         self.answers = Counter(
             "citeqa_answers", "Answers by whether the corpus could answer.", ["answerable"], registry=self.registry
         )
+        self.written = Counter(
+            "citeqa_written_answers",
+            "Written answers by status (written, unsupported, declined, extractive after an LLM failure).",
+            ["status"],
+            registry=self.registry,
+        )
         self.index_size = Gauge("citeqa_index_items", "Items in the loaded index.", ["kind"], registry=self.registry)
         self.index_bytes = Gauge("citeqa_index_bytes", "Bytes of the loaded index's artifacts.", registry=self.registry)
         self.in_flight = Gauge(

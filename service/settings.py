@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(400, ge=16, le=8192, description="Longest written answer, in tokens.")
     llm_passages: int = Field(5, ge=1, le=20, description="How many top passages the LLM reads.")
     llm_seed: int = Field(0, description="Seed sent with temperature 0, for answers that repeat.")
+    llm_max_running: int = Field(
+        4, ge=1, le=256, description="Written answers asked of the LLM at once; more wait their turn (the timeout)."
+    )
     verified_manifest_sha256: str | None = Field(
         None, description="Set by `citeqa serve --workers` for its workers: the index it verified."
     )

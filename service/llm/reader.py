@@ -18,15 +18,18 @@ A written answer (the `written` object of `/ask`, the stream's `answer` event, t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from service.asking import Asked
 from service.llm.check import ClaimChecker, Support
 from service.llm.client import ChatClient, LLMConfig, LLMFailure
 from service.llm.markers import MarkerSafe, claims
+from service.observability import Metrics
 from service.retriever import Hit
+from service.settings import Settings
 
 NO_ANSWER = "NO ANSWER"
 SYSTEM_PROMPT = (
@@ -194,12 +197,23 @@ def checked(asked: Asked, reply: str, hits: Sequence[Hit], model: str | None) ->
 
 
 class Reader:
-    """Writes answers with one OpenAI-compatible server."""
+    """Writes answers with one OpenAI-compatible server, at most `max_running` at once: a written
+    answer waits its turn up to the timeout, then is the extractive one ("the LLM is busy")."""
 
-    def __init__(self, config: LLMConfig, passages: int = 5, client: ChatClient | None = None) -> None:
+    def __init__(
+        self,
+        config: LLMConfig,
+        passages: int = 5,
+        client: ChatClient | None = None,
+        max_running: int = 4,
+        on_written: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.config = config
         self.passages = passages
         self.client = client or ChatClient(config)
+        self.max_running = max_running
+        self._slots = asyncio.Semaphore(max_running)
+        self._on_written = on_written
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -207,15 +221,33 @@ class Reader:
     def _hits(self, asked: Asked) -> list[Hit]:
         return asked.answer.hits[: self.passages]
 
+    def _done(self, written: dict[str, Any]) -> dict[str, Any]:
+        if self._on_written is not None:
+            self._on_written(written)
+        return written
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.config.timeout_s)
+        except TimeoutError as exc:
+            busy = f"the LLM is busy ({self.max_running} written answers at once, none done within "
+            raise LLMFailure(busy + f"{self.config.timeout_s:g} s)") from exc
+        try:
+            yield
+        finally:
+            self._slots.release()
+
     async def write(self, asked: Asked, history: Sequence[dict[str, str]] = ()) -> dict[str, Any]:
         hits = self._hits(asked)
         if not hits:
-            return _written("declined", False, "no passage of the corpus was found to answer from")
+            return self._done(_written("declined", False, "no passage of the corpus was found to answer from"))
         try:
-            reply = await self.client.complete(messages(asked.question, history, hits))
+            async with self._turn():
+                reply = await self.client.complete(messages(asked.question, history, hits))
         except LLMFailure as failure:
-            return extractive(asked, str(failure))
-        return await asyncio.to_thread(checked, asked, reply, hits, self.config.model or None)
+            return self._done(extractive(asked, str(failure)))
+        return self._done(await asyncio.to_thread(checked, asked, reply, hits, self.config.model or None))
 
     async def stream(
         self, asked: Asked, history: Sequence[dict[str, str]] = ()
@@ -225,22 +257,37 @@ class Reader:
         (`status` "extractive"): the text streamed until then is to be discarded."""
         hits = self._hits(asked)
         if not hits:
-            yield "answer", _written("declined", False, "no passage of the corpus was found to answer from")
+            yield "answer", self._done(_written("declined", False, "no passage of the corpus was found to answer from"))
             return
         safe, parts = MarkerSafe(), []
         try:
-            async for piece in self.client.stream(messages(asked.question, history, hits)):
-                parts.append(piece)
-                ready = safe.feed(piece)
-                if ready:
-                    yield "delta", {"text": ready}
+            async with self._turn():
+                async for piece in self.client.stream(messages(asked.question, history, hits)):
+                    parts.append(piece)
+                    ready = safe.feed(piece)
+                    if ready:
+                        yield "delta", {"text": ready}
         except LLMFailure as failure:
-            yield "answer", extractive(asked, str(failure))
+            yield "answer", self._done(extractive(asked, str(failure)))
             return
         rest = safe.flush()
         if rest:
             yield "delta", {"text": rest}
-        yield "answer", await asyncio.to_thread(checked, asked, "".join(parts), hits, self.config.model or None)
+        written = await asyncio.to_thread(checked, asked, "".join(parts), hits, self.config.model or None)
+        yield "answer", self._done(written)
+
+
+def reader_from_settings(settings: Settings, metrics: Metrics | None = None) -> Reader | None:
+    """The Reader that the settings ask for (None without CITEQA_LLM_URL), counting its answers."""
+    config = settings.llm_config()
+    if config is None:
+        return None
+
+    def count(written: dict[str, Any]) -> None:
+        if metrics is not None:
+            metrics.written.labels(written["status"]).inc()
+
+    return Reader(config, settings.llm_passages, max_running=settings.llm_max_running, on_written=count)
 
 
 NO_LLM = "no LLM is configured (set CITEQA_LLM_URL)"

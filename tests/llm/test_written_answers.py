@@ -195,3 +195,27 @@ def test_without_an_llm_the_written_answer_is_the_extractive_one(real_index: Pat
         assert written["text"].endswith("[1]") and written["sentences"][0]["supported"] is True
         plain = ask(url, written=False)
         assert "written" not in plain
+
+
+def test_written_answers_take_turns_and_one_that_waits_too_long_falls_back(
+    real_index: Path, model_dir: Path, scripted_llm: Scripted
+) -> None:
+    """At most CITEQA_LLM_MAX_RUNNING answers are asked of the LLM at once: with one slot and a
+    reply taking 1.6 s, the second of three waits its turn and is written, the third waits past
+    the 2 s timeout and is the extractive answer; the metrics count each by status."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = Settings(
+        index_dir=real_index, model_path=model_dir, llm_url=scripted_llm.url, llm_timeout_s=2, llm_max_running=1
+    )
+    for url in serve_in_thread(create_app(settings)):
+        scripted_llm.script("NO ANSWER", "slow", 1.6)
+        with ThreadPoolExecutor(3) as pool:
+            bodies = list(pool.map(ask, [url] * 3))
+        statuses = sorted(body["written"]["status"] for body in bodies)
+        assert statuses == ["declined", "declined", "extractive"]
+        (busy,) = [b["written"] for b in bodies if b["written"]["status"] == "extractive"]
+        assert busy["fallback_reason"] == "the LLM is busy (1 written answers at once, none done within 2 s)"
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+        assert 'citeqa_written_answers_total{status="declined"} 2.0' in metrics
+        assert 'citeqa_written_answers_total{status="extractive"} 1.0' in metrics
