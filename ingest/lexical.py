@@ -98,7 +98,14 @@ class LexicalIndex:
         self._vocab: dict[str, int] = model.vocab_dict
         self.size = int(model.scores["num_docs"])
         self._impacts = impacts
-        lengths = np.diff(np.asarray(model.scores["indptr"]))
+        # bm25s's CSC arrays as plain ndarray views of the memory map: slicing a numpy memmap
+        # makes a memmap object each time, whose Python-level __array_finalize__ took 11% of the
+        # server's samples at 16 clients (py-spy; docs/performance.md), two slices a query word.
+        matrix = model.scores
+        self._indptr = np.asarray(matrix["indptr"])
+        self._indices = np.asarray(matrix["indices"])
+        self._data = np.asarray(matrix["data"])
+        lengths = np.diff(self._indptr)
         common = np.flatnonzero(lengths * DENSE_SHARE > self.size)
         common = common[np.argsort(-lengths[common], kind="stable")][: DENSE_BUDGET // (4 * max(self.size, 1))]
         self._dense_words = frozenset(int(c) for c in common)
@@ -141,9 +148,9 @@ class LexicalIndex:
         model = bm25s.BM25.load(str(directory), mmap=True, allow_pickle=False, show_progress=False)
         impacts = None
         if (directory / IMPACT_ROWS).is_file():
-            impacts = (
-                np.load(directory / IMPACT_ROWS, mmap_mode="r", allow_pickle=False),
-                np.load(directory / IMPACT_SCORES, mmap_mode="r", allow_pickle=False),
+            impacts = (  # plain views of the maps, as the CSC arrays (see __init__)
+                np.asarray(np.load(directory / IMPACT_ROWS, mmap_mode="r", allow_pickle=False)),
+                np.asarray(np.load(directory / IMPACT_SCORES, mmap_mode="r", allow_pickle=False)),
             )
         return cls(model, impacts)
 
@@ -152,8 +159,7 @@ class LexicalIndex:
         column = self._vocab.get(token)
         if column is None:
             return 0
-        indptr = self._model.scores["indptr"]
-        return int(indptr[column + 1] - indptr[column])
+        return int(self._indptr[column + 1] - self._indptr[column])
 
     def coverage(self, tokens: list[str], weighted: bool = True) -> float:
         """How much of the query the indexed texts speak of (`query_coverage`)."""
@@ -203,7 +209,7 @@ class LexicalIndex:
         are the exact top-k's (a text of an equal score may stand in for one tied at the cut);
         else depth grows fourfold, up to `max_depth`. Also says whether U was reached (False:
         the best of what `max_depth`, or the scoring budget, allowed to see)."""
-        indptr = self._model.scores["indptr"]
+        indptr = self._indptr
         rows_by_impact, scores_by_impact = self.impacts()
         spans = [(int(indptr[c]), int(indptr[c + 1])) for c in (self._vocab.get(t) for t in tokens) if c is not None]
         if not spans or count < 1:
@@ -284,7 +290,7 @@ class LexicalIndex:
         posting of the word (millions, for a common word in a million-text index) to the
         numbers' type on each call."""
         numbers = np.asarray(numbers, dtype=np.int64)
-        wanted = _in_type_of(numbers, self._model.scores["indices"].dtype)
+        wanted = _in_type_of(numbers, self._indices.dtype)
         lookups = len(numbers) >= DENSE_LOOKUPS and numbers.min() >= 0 and numbers.max() < self.size
         sums = np.zeros(len(wanted), dtype=np.float32)
         for token in tokens:
@@ -303,9 +309,8 @@ class LexicalIndex:
         return sums
 
     def _column(self, column: int) -> tuple[np.ndarray, np.ndarray]:
-        matrix = self._model.scores
-        start, end = int(matrix["indptr"][column]), int(matrix["indptr"][column + 1])
-        return np.asarray(matrix["indices"][start:end]), np.asarray(matrix["data"][start:end])
+        start, end = int(self._indptr[column]), int(self._indptr[column + 1])
+        return self._indices[start:end], self._data[start:end]
 
     def _dense_column(self, column: int) -> np.ndarray:
         """A common word's contribution to every text (built once; concurrent first uses may
