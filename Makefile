@@ -15,7 +15,7 @@ DOCKER ?= docker
 WHEELHOUSE := wheelhouse
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-dev install-serve index run test test-llm llm-server chromium qemu lint typecheck eval screenshot clean \
+.PHONY: install install-dev install-serve index run test test-llm llm-server openwebui-check chromium qemu lint typecheck eval screenshot clean \
 	wheelhouse docker docker-test
 
 $(BIN)/python:
@@ -112,6 +112,18 @@ llm-server: $(LLM_MODEL)
 # runs the rest of tests/llm (a scripted server) and skips these. .ci/run runs both.
 test-llm: install-dev $(LLM_MODEL)
 	CITEQA_LLAMA_PYTHON=$(LLM_VENV)/bin/python CITEQA_LLAMA_MODEL=$(LLM_MODEL) $(BIN)/pytest -m llama tests/llm
+
+# citeqa behind a real Open WebUI (PyPI, in a venv of its own: about 2.4 GB): its model list and a
+# chat through its own pipeline, whose message must hold citeqa's answer and passages as sources.
+OPENWEBUI_VENV := .venv-openwebui
+
+$(OPENWEBUI_VENV)/.installed:
+	$(PYTHON) -m venv $(OPENWEBUI_VENV)
+	$(OPENWEBUI_VENV)/bin/python -m pip install --quiet "open-webui==0.12.4"
+	touch $@
+
+openwebui-check: index $(OPENWEBUI_VENV)/.installed
+	$(BIN)/python tests/llm/openwebui_check.py --open-webui $(OPENWEBUI_VENV)/bin/open-webui --index $(INDEX)
 
 eval: install-dev index
 	$(BIN)/citeqa eval --index $(INDEX) --corpus $(CORPUS) --out docs/eval --tune --variants
