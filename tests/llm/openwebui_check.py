@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,9 +135,14 @@ def main() -> int:
     parser.add_argument("--open-webui", required=True, help="the open-webui command")
     parser.add_argument("--index", type=Path, required=True)
     args = parser.parse_args()
+    found = shutil.which(args.open_webui)
+    open_webui = os.path.abspath(found) if found else None  # absolute: Open WebUI runs in a scratch folder
+    if open_webui is None:
+        print(f"openwebui-check: FAILED: no command {args.open_webui}", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="citeqa-openwebui-") as scratch:
         try:
-            check(args.open_webui, args.index.resolve(), Path(scratch))
+            check(open_webui, args.index.resolve(), Path(scratch))
         except (AssertionError, OSError, httpx.HTTPError, KeyError) as failure:
             print(f"openwebui-check: FAILED: {failure}", file=sys.stderr)
             for name in ("citeqa.log", "open-webui.log"):
