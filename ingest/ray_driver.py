@@ -23,6 +23,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -43,7 +44,10 @@ from ingest.stages import chunk_parsed, parse_file
 
 EMBED_BATCH = 256  # most texts per map_batches call: the ONNX embedder buckets them by length inside
 BATCHES_PER_WORKER = 4  # a small corpus is still cut so that every actor gets batches (and a lost one little)
-EMBED_ACTOR = "MapWorker(MapBatches(EmbedActor))"  # Ray Data's name for the actors of the pool
+EMBED_ACTOR = "MapWorker(MapBatches(EmbedActor))"
+# The longest `cluster()` waits for Ray to mark a lost node dead once embedding actors died:
+# above Ray's default health-check detection (5 failed checks 3 s apart, each up to 10 s).
+NODE_DEATH_WAIT_S = 45.0  # Ray Data's name for the actors of the pool
 
 
 @dataclass(frozen=True)
@@ -203,12 +207,21 @@ class RayDriver:
     def cluster(self) -> dict[str, Any]:
         """The cluster as the ingest started, and what happened to it since: nodes lost, and the
         embedding actors Ray restarted or replaced after one died."""
+        actors = _actor_history(self._config.workers)
         alive = {node.node_id for node in self._nodes()}
+        # Ray marks a node dead only after its health checks fail (15-30 s by default): an ingest
+        # that ends soon after a node was killed would report it alive. When embedding actors
+        # died and no node is reported lost yet, wait for the GCS to settle, a bounded while.
+        died = actors.get("embed_actors_replaced", 0) + actors.get("embed_actor_restarts", 0)
+        deadline = time.monotonic() + NODE_DEATH_WAIT_S
+        while died and not self._started_nodes - alive and time.monotonic() < deadline:
+            time.sleep(1.0)
+            alive = {node.node_id for node in self._nodes()}
         during: dict[str, Any] = {
             "nodes_lost": len(self._started_nodes - alive),
             "nodes_joined": len(alive - self._started_nodes),
         }
-        during |= _actor_history(self._config.workers)
+        during |= actors
         return {**self.started, "during": during}
 
     def close(self) -> None:
