@@ -64,14 +64,17 @@ def check(open_webui: str, index: Path, scratch: Path) -> None:
     }
     webui_cmd = [open_webui, "serve", "--host", "127.0.0.1", "--port", str(webui_port)]
     with open(scratch / "citeqa.log", "wb") as citeqa_log, open(scratch / "open-webui.log", "wb") as webui_log:
-        citeqa = subprocess.Popen(citeqa_cmd, env=env, cwd=REPO, stdout=citeqa_log, stderr=citeqa_log)
-        webui = subprocess.Popen(webui_cmd, env=webui_env, cwd=scratch, stdout=webui_log, stderr=webui_log)
-        try:
+        started: list[subprocess.Popen[bytes]] = []
+        try:  # whatever fails, every process started here is stopped
+            citeqa = subprocess.Popen(citeqa_cmd, env=env, cwd=REPO, stdout=citeqa_log, stderr=citeqa_log)
+            started.append(citeqa)
+            webui = subprocess.Popen(webui_cmd, env=webui_env, cwd=scratch, stdout=webui_log, stderr=webui_log)
+            started.append(webui)
             wait_until(f"http://127.0.0.1:{citeqa_port}/readyz", 90, citeqa)
             wait_until(f"http://127.0.0.1:{webui_port}/health", 300, webui)
             converse(f"http://127.0.0.1:{webui_port}", f"http://127.0.0.1:{citeqa_port}")
         finally:
-            for process in (webui, citeqa):
+            for process in reversed(started):
                 process.terminate()
                 try:
                     process.wait(timeout=20)
