@@ -140,7 +140,8 @@ class Retriever:
             choice = self.answer_selector.choose(chunk_number, signals) if len(kept) < k else None
             answer = None if choice is None else choice.sentence
             choices.append(choice)
-            kept.append(Hit(len(kept) + 1, score, chunk, self.index.documents[chunk.doc_id], answer, also_in))
+            document = self.index.documents[chunk.doc_id]
+            kept.append(Hit(len(kept) + 1, score, chunk, document, answer, also_in, number=chunk_number))
         confidence = self.gate.confidence(signals)
         answerable = self.gate.answerable(confidence)
         if kept and choices[0] is not None and answerable:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from functools import cached_property
 
 import numpy as np
 
@@ -48,30 +47,29 @@ class ClaimChecker:
         self.retriever = retriever
         self.index = retriever.index
 
-    @cached_property
-    def _numbers(self) -> dict[str, int]:
-        return {chunk.chunk_id: n for n, chunk in enumerate(self.index.chunks)}
-
     def _idf(self, token: str) -> float:
         texts = len(self.index.chunks)
         df = self.index.lexical.document_frequency(token)
         return math.log(1 + (texts - df + 0.5) / (df + 0.5))
 
-    def coverage(self, claim_tokens: list[str], text: str) -> float:
+    def weights(self, claim_tokens: list[str]) -> dict[str, float]:
+        """The idf of each of the claim's content words, once for all the spans it is checked on."""
+        return {t: self._idf(t) for t in set(claim_tokens)}
+
+    @staticmethod
+    def coverage(weights: dict[str, float], text: str) -> float:
         """Share of the claim's content words (idf-weighted) that `text` uses."""
-        if not claim_tokens:
+        total = sum(weights.values())
+        if not total:
             return 0.0
         present = set(tokenize([text])[0])
-        weights = {t: self._idf(t) for t in set(claim_tokens)}
-        total = sum(weights.values())
-        return sum(w for t, w in weights.items() if t in present) / total if total else 0.0
+        return sum(w for t, w in weights.items() if t in present) / total
 
     def support(self, claim: str, marker: int, hit: Hit, query: np.ndarray | None = None) -> Support:
         """The best span of `hit`'s passage for `claim` (a sentence, or two in a row)."""
         query = self.retriever.embedder.embed_query(claim) if query is None else query
-        tokens = tokenize([claim])[0]
-        number = self._numbers.get(hit.chunk.chunk_id)
-        ids = self.index.chunk_sentences[number] if number is not None else []
+        weights = self.weights(tokenize([claim])[0])
+        ids = self.index.chunk_sentences[hit.number] if hit.number is not None else []
         text = hit.document.text
         spans: list[tuple[int, int, float]] = []
         if ids:
@@ -91,7 +89,7 @@ class ClaimChecker:
             spans.append((hit.chunk.start, hit.chunk.end, float(np.dot(vector, query))))
         best: Support | None = None
         for start, end, cosine in spans:
-            covered = self.coverage(tokens, text[start:end])
+            covered = self.coverage(weights, text[start:end])
             score = SUPPORT_WEIGHT * cosine + (1 - SUPPORT_WEIGHT) * covered
             # Ties go to the shorter, earlier span: one sentence rather than it and the next.
             if best is None or score > best.score + 1e-9:

@@ -29,6 +29,7 @@ class Hit:
     also_in: tuple[Source, ...] = ()
     highlighted: bool = False  # the answer sentence is confident enough to highlight
     answer_confidence: float | None = None  # its calibrated probability of being right (rank 1 only)
+    number: int | None = None  # the passage's number in the index (its sentences: index.chunk_sentences)
 
 
 @dataclass(frozen=True)

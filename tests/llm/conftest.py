@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,21 +34,46 @@ class Scripted:
         return list(httpx.get(f"{root}/requests", timeout=5).json())
 
 
+def wait_for_models(url: str, process: subprocess.Popen[bytes], within_s: float, name: str) -> None:
+    """Until the OpenAI-compatible server at `url` (ending in /v1) lists its models."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, f"{name} did not start"
+        time.sleep(0.1)
+
+
+def sse_events(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(event, data) of a `text/event-stream` response of citeqa's, as they come."""
+    kind = None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            assert kind is not None
+            yield kind, json.loads(line[6:])
+
+
+def document_texts(url: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """Every document's text as a served citeqa gives it, by id."""
+    listed = httpx.get(f"{url}/documents", headers=headers, timeout=10).json()["documents"]
+    return {
+        d["doc_id"]: httpx.get(f"{url}/documents/{d['doc_id']}", headers=headers, timeout=10).json()["text"]
+        for d in listed
+    }
+
+
 @pytest.fixture(scope="session")
 def scripted_llm() -> Iterator[Scripted]:
     port = free_port()
     process = subprocess.Popen([sys.executable, str(SCRIPTED), str(port)])
     root = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{root}/v1/models", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "the scripted LLM did not start"
-            time.sleep(0.05)
+        wait_for_models(f"{root}/v1", process, 20, "the scripted LLM")
         yield Scripted(f"{root}/v1")
     finally:
         process.terminate()
@@ -73,15 +99,7 @@ def llama_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     process = subprocess.Popen(llama_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "llama_cpp.server did not start"
-            time.sleep(0.2)
+        wait_for_models(url, process, 120, "llama_cpp.server")
         yield url, process
     finally:
         process.terminate()

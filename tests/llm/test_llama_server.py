@@ -4,7 +4,6 @@ echoed back), which makes it a real test of the checks. `make test-llm` runs the
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from service.app import create_app
 from service.schemas import AskResponse
 from service.settings import Settings
 from tests.conftest import serve_in_thread
-from tests.llm.conftest import assert_checked, llama_server
+from tests.llm.conftest import assert_checked, document_texts, llama_server, sse_events
 
 pytestmark = [pytest.mark.llama, pytest.mark.integration]
 
@@ -39,18 +38,7 @@ def served(real_index: Path, model_dir: Path, llama: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def documents(served: str) -> dict[str, str]:
-    listed = httpx.get(f"{served}/documents", timeout=10).json()["documents"]
-    return {d["doc_id"]: httpx.get(f"{served}/documents/{d['doc_id']}", timeout=10).json()["text"] for d in listed}
-
-
-def events_of(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
-    kind = None
-    for line in response.iter_lines():
-        if line.startswith("event: "):
-            kind = line[7:]
-        elif line.startswith("data: "):
-            assert kind is not None
-            yield kind, json.loads(line[6:])
+    return document_texts(served)
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
@@ -68,7 +56,7 @@ def test_written_answer_through_ask(served: str, documents: dict[str, str], ques
 def test_written_answer_through_the_stream(served: str, documents: dict[str, str]) -> None:
     with httpx.stream("POST", f"{served}/ask/stream", json={"question": QUESTIONS[0]}, timeout=300) as response:
         assert response.status_code == 200
-        events = list(events_of(response))
+        events = list(sse_events(response))
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "passages" and kinds[-1] == "answer" and "delta" in kinds
     answer = events[-1][1]
@@ -96,7 +84,7 @@ def test_server_stopped_mid_stream_falls_back(real_index: Path, model_dir: Path)
             with httpx.stream("POST", f"{url}/ask/stream", json={"question": QUESTIONS[0]}, timeout=300) as response:
                 assert response.status_code == 200
                 events = []
-                for kind, data in events_of(response):
+                for kind, data in sse_events(response):
                     events.append((kind, data))
                     if kind == "delta" and not killed.is_set():
                         process.kill()

@@ -21,7 +21,7 @@ from service.retriever import Retriever
 from service.schemas import AskResponse, WrittenAnswer
 from service.settings import Settings
 from tests.conftest import serve_in_thread
-from tests.llm.conftest import Scripted
+from tests.llm.conftest import Scripted, document_texts
 
 KEY = "chat-api-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -44,11 +44,7 @@ def client(served: str) -> openai.OpenAI:
 
 @pytest.fixture(scope="module")
 def documents(served: str) -> dict[str, str]:
-    listed = httpx.get(f"{served}/documents", headers=AUTH, timeout=10).json()["documents"]
-    return {
-        d["doc_id"]: httpx.get(f"{served}/documents/{d['doc_id']}", headers=AUTH, timeout=10).json()["text"]
-        for d in listed
-    }
+    return document_texts(served, AUTH)
 
 
 @pytest.fixture(scope="module")

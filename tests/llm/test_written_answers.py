@@ -4,7 +4,6 @@ marked, every LLM failure falls back to the extractive answer without a 5xx."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from service.app import create_app
 from service.schemas import AskResponse
 from service.settings import Settings
 from tests.conftest import serve_in_thread
-from tests.llm.conftest import Scripted
+from tests.llm.conftest import Scripted, document_texts, sse_events
 
 QUESTION = "Who claimed responsibility for the attack on Crocus City Hall?"
 
@@ -37,17 +36,11 @@ def ask(url: str, question: str = QUESTION, **extra: Any) -> dict[str, Any]:
 
 
 def stream(url: str, question: str = QUESTION) -> list[tuple[str, dict[str, Any]]]:
-    events = []
+    events: list[tuple[str, dict[str, Any]]] = []
     with httpx.stream("POST", f"{url}/ask/stream", json={"question": question}, timeout=30) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        kind = None
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                assert kind is not None
-                events.append((kind, json.loads(line[6:])))
+        events.extend(sse_events(response))
     return events
 
 
@@ -66,8 +59,7 @@ def assert_exact(body: dict[str, Any], documents: dict[str, str]) -> None:
 
 @pytest.fixture(scope="module")
 def documents(served: str) -> dict[str, str]:
-    listed = httpx.get(f"{served}/documents", timeout=10).json()["documents"]
-    return {d["doc_id"]: httpx.get(f"{served}/documents/{d['doc_id']}", timeout=10).json()["text"] for d in listed}
+    return document_texts(served)
 
 
 def test_supported_sentence_is_cited_with_an_exact_span(
