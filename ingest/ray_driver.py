@@ -23,7 +23,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -39,7 +38,7 @@ import ray.data
 from ingest import errors
 from ingest.engines import Progress
 from ingest.errors import CiteqaError, ClusterError
-from ingest.ray_engine import DriverConfig, EmbedderLoader
+from ingest.ray_engine import REFUSED, DriverConfig, EmbedderLoader, why_unanswered
 from ingest.stages import chunk_parsed, parse_file
 
 EMBED_BATCH = 256  # most texts per map_batches call: the ONNX embedder buckets them by length inside
@@ -158,6 +157,21 @@ class RayDriver:
             for node in alive
         ]
 
+    @staticmethod
+    def _running_node_ids() -> set[str]:
+        """Nodes that the GCS reports alive and whose raylet still accepts a connection: Ray marks
+        a killed node dead only after its health checks fail (15-30 s by default), and an ingest
+        that ends sooner would count a node lost during it as alive."""
+        running = set()
+        for node in ray.nodes():  # type: ignore[no-untyped-call]
+            if not node.get("Alive"):
+                continue
+            address, port = node.get("NodeManagerAddress"), node.get("NodeManagerPort")
+            if address and port and why_unanswered((str(address), int(port)), 2.0) == REFUSED:
+                continue
+            running.add(str(node["NodeID"]))
+        return running
+
     def parse(self, paths: list[Path], corpus_dir: Path) -> list[dict[str, Any]]:
         task = ray.remote(num_cpus=1)(parse_file)
         result: list[dict[str, Any]] = ray.get([task.remote(str(p), str(corpus_dir)) for p in paths])
@@ -208,15 +222,7 @@ class RayDriver:
         """The cluster as the ingest started, and what happened to it since: nodes lost, and the
         embedding actors Ray restarted or replaced after one died."""
         actors = _actor_history(self._config.workers)
-        alive = {node.node_id for node in self._nodes()}
-        # Ray marks a node dead only after its health checks fail (15-30 s by default): an ingest
-        # that ends soon after a node was killed would report it alive. When embedding actors
-        # died and no node is reported lost yet, wait for the GCS to settle, a bounded while.
-        died = actors.get("embed_actors_replaced", 0) + actors.get("embed_actor_restarts", 0)
-        deadline = time.monotonic() + NODE_DEATH_WAIT_S
-        while died and not self._started_nodes - alive and time.monotonic() < deadline:
-            time.sleep(1.0)
-            alive = {node.node_id for node in self._nodes()}
+        alive = self._running_node_ids()
         during: dict[str, Any] = {
             "nodes_lost": len(self._started_nodes - alive),
             "nodes_joined": len(alive - self._started_nodes),

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingest.documents import Document
 from ingest.errors import CiteqaError
-from service.asking import passage_dict, search
+from service.asking import SSE_HEADERS, passage_dict, search
 from service.display import Displays
 from service.documents_api import live_index
 from service.documents_api import router as documents_router
@@ -279,9 +279,6 @@ def create_app(
         )
 
     return app
-
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def sse(event: str, data: Any) -> bytes:

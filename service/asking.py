@@ -18,6 +18,8 @@ from service.guards import SearchGate
 from service.retriever import Answer, Filters, Hit, Retriever
 
 log = logging.getLogger("citeqa")
+# Server-sent events reach the client as they are written: no cache, no proxy buffering.
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @dataclass

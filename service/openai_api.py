@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.asking import Asked, ready, search
+from service.asking import SSE_HEADERS, Asked, ready, search
 from service.guards import Overloaded, TimedOut, check_api_key
 from service.llm.reader import written_answer, written_stream
 from service.retriever import Retriever
@@ -37,7 +37,6 @@ log = logging.getLogger("citeqa")
 
 MODEL_ID = "citeqa"
 STARTED = int(time.time())  # the model's `created`: when this process started
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 QUERY_CHARS = 1000  # of the earlier question joined to a follow-up for retrieval
 # After text the LLM streamed, what the user can trust is shown below a rule (docs/chat-api.md).
 FALLBACK_SEPARATOR = (
