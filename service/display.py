@@ -21,9 +21,8 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from ingest.documents import Document
+from service.display_runs import Run, inline_runs
 
-# MyST roles whose content is a name to read, not code to type: {ref}`Title <target>` reads "Title".
-TEXT_ROLES = frozenset({"ref", "doc", "term", "any", "numref", "pep", "pypi", "abbr"})
 DIRECTIVE_LABELS = {
     "versionadded": "New in version",
     "versionchanged": "Changed in version",
@@ -33,44 +32,18 @@ DIRECTIVE_LABELS = {
 }
 CODE_DIRECTIVES = frozenset({"code-block", "code", "sourcecode", "code-cell", "pip-cli", "console"})
 HIDDEN_DIRECTIVES = frozenset({"toctree", "contents", "include", "literalinclude", "image", "figure"})
-_ROLE_SUFFIX = re.compile(r"\{([a-z][\w:+-]*)\}$")
 _TARGET_LINE = re.compile(r"^\([\w.:-]+\)=$")  # a MyST label line: "(wheel-caching)="
-_ROLE_TITLE = re.compile(r"^(.*?)\s*<[^<>]*>$", re.S)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _DEFINITION = re.compile(r"^ {0,3}\[([^\]\n]+)\]:[ \t]*<?([^\s>]+)", re.M)
-# What a reference link leaves behind when its definition is nowhere in the document.
-_DANGLING_WHOLE = re.compile(r"\[([^\[\]\n]+)\]\[[^\[\]\n]*\]")
 # Code that an HTML page's reader wrote after text on the same line ("Run ```\nmkdocs\n```"):
 # markdown-it would show those backticks as text; parsed with the space before them a line break,
 # it is the fence it was meant to be.
 _INLINE_FENCE = re.compile(r"(?<=[^\s`])[ \t](?=```[ \t]*\n(?:[^\n]*\n){0,40}?```)")
-_DANGLING_TAIL = re.compile(r"^\]\[[^\[\]\n]*\]")
-
-
-@dataclass(slots=True)
-class Run:
-    text: str
-    start: int
-    end: int
-    marks: tuple[str, ...] = ()
-    exact: bool = True  # text == source[start:end]: the page may cut it at any offset
-
-    def as_dict(self, text: str | None = None, start: int | None = None, end: int | None = None) -> dict[str, Any]:
-        run: dict[str, Any] = {
-            "text": self.text if text is None else text,
-            "start": self.start if start is None else start,
-            "end": self.end if end is None else end,
-        }
-        if self.marks:
-            run["marks"] = list(self.marks)
-        if not self.exact:
-            run["exact"] = False
-        return run
 
 
 @dataclass(slots=True)
 class Block:
-    kind: str  # paragraph, heading, item, code, label, table
+    kind: str  # paragraph (a definition's term too, its runs strong), heading, item, code, label, table
     runs: list[Run] = field(default_factory=list)
     rows: list[list[list[Run]]] = field(default_factory=list)  # tables: rows of cells of runs
     depth: int = 0  # list and quotation nesting
@@ -88,9 +61,10 @@ class Block:
 
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
+    from mdit_py_plugins.deflist import deflist_plugin
     from mdit_py_plugins.front_matter import front_matter_plugin
 
-    return MarkdownIt("commonmark").enable("table").use(front_matter_plugin)
+    return MarkdownIt("commonmark").enable("table").use(front_matter_plugin).use(deflist_plugin)
 
 
 def _line_starts(text: str, lo: int, hi: int) -> list[int]:
@@ -101,149 +75,6 @@ def _line_starts(text: str, lo: int, hi: int) -> list[int]:
         at = text.find("\n", at + 1, hi)
     starts.append(hi)
     return starts
-
-
-class _Inline:
-    """Aligns an inline token's children with the source, left to right, from a cursor."""
-
-    def __init__(self, text: str, lo: int, hi: int) -> None:
-        self.text, self.cursor, self.hi = text, lo, hi
-        self.marks: list[str] = []
-        self.runs: list[Run] = []
-
-    def add(self, content: str, extra: tuple[str, ...] = ()) -> None:
-        if not content:
-            return
-        marks = tuple(self.marks) + extra
-        at = self.text.find(content, self.cursor, self.hi)
-        if 0 <= at <= self.cursor + 64:  # markup between runs is short: a far match is another place
-            self.cursor = at + len(content)
-            self.runs.append(Run(content, at, self.cursor, marks))
-            return
-        # Not verbatim (an escape, an entity, a code span over lines): match character by
-        # character, each no further than a short skip, and keep the run's outer offsets.
-        first, position = -1, self.cursor
-        for ch in content:
-            found = self._next(ch, position)
-            if found is not None:
-                first = found if first < 0 else first
-                position = found + 1
-        start = first if first >= 0 else self.cursor
-        self.cursor = max(position, start)
-        self.runs.append(Run(content, start, self.cursor, marks, exact=False))
-
-    def _next(self, ch: str, position: int) -> int | None:
-        limit = min(self.hi, position + 9)
-        for at in range(position, limit):
-            source = self.text[at]
-            if source == ch or (ch.isspace() and source.isspace()):
-                return at
-        return None
-
-    def skip(self, markup: str) -> None:
-        if markup and self.text.startswith(markup, self.cursor):
-            self.cursor += len(markup)
-
-    def skip_link_tail(self) -> None:
-        """Past a link's `](url "title")`, `][ref]` or `][]`, so that no URL is matched as text."""
-        text, at = self.text, self.cursor
-        if at < self.hi and text[at] == "]":
-            at += 1
-            if at < self.hi and text[at] == "(":
-                depth = 0
-                while at < self.hi:
-                    depth += {"(": 1, ")": -1}.get(text[at], 0)
-                    at += 1
-                    if depth == 0:
-                        break
-            elif at < self.hi and text[at] == "[":
-                close = text.find("]", at, self.hi)
-                at = close + 1 if close >= 0 else at
-        self.cursor = at
-
-    def softbreak(self) -> None:
-        at = self.text.find("\n", self.cursor, self.hi)
-        if at >= 0:
-            self.runs.append(Run(" ", at, at + 1, tuple(self.marks), exact=False))
-            self.cursor = at + 1
-
-
-_OPENING = {"em_open": "em", "strong_open": "strong", "link_open": "link"}
-_CLOSING = {"em_close", "strong_close", "link_close"}
-
-
-def inline_runs(token: Token, text: str, lo: int, hi: int) -> list[Run]:
-    inline = _Inline(text, lo, hi)
-    for child in token.children or []:
-        kind = child.type
-        if kind in ("text", "text_special"):
-            inline.add(child.content)
-        elif kind == "code_inline":
-            inline.skip(child.markup)
-            inline.add(child.content, ("code",))
-            inline.skip(child.markup)
-        elif kind in ("softbreak", "hardbreak"):
-            inline.softbreak()
-        elif kind in _OPENING:
-            inline.skip(child.markup if kind != "link_open" else "[")
-            inline.marks.append(_OPENING[kind])
-        elif kind in _CLOSING:
-            if inline.marks:
-                inline.marks.pop()
-            if kind == "link_close":
-                inline.skip_link_tail()
-            else:
-                inline.skip(child.markup)
-        elif kind == "image":
-            inline.skip("![")
-            inline.add(child.content, ("image",))
-            inline.skip_link_tail()
-        # html_inline: raw HTML is never shown, and never run
-    return _dangling_references(_myst_roles(inline.runs))
-
-
-def _dangling_references(runs: list[Run]) -> list[Run]:
-    """`[text][]` and `[text][ref]` whose definition is missing read as their text."""
-    out: list[Run] = []
-    for run in runs:
-        tail = _DANGLING_TAIL.match(run.text) if "code" not in run.marks else None
-        opening = next((r for r in reversed(out[-4:]) if r.text.endswith("[") and "code" not in r.marks), None)
-        if tail and opening is not None:
-            opening.text = opening.text[:-1]
-            opening.end -= opening.exact
-            run.text = run.text[tail.end() :]
-            run.start += tail.end() if run.exact else 0
-        if "code" in run.marks or not run.exact or not _DANGLING_WHOLE.search(run.text):
-            out.append(run)
-            continue
-        position = 0
-        for found in _DANGLING_WHOLE.finditer(run.text):
-            for lo, hi in ((position, found.start()), (found.start(1), found.end(1))):
-                if hi > lo:
-                    out.append(Run(run.text[lo:hi], run.start + lo, run.start + hi, run.marks))
-            position = found.end()
-        if position < len(run.text):
-            out.append(Run(run.text[position:], run.start + position, run.end, run.marks))
-    return [run for run in out if run.text]
-
-
-def _myst_roles(runs: list[Run]) -> list[Run]:
-    """`{ref}`Title <target>`` reads "Title": the role's name goes, the content stays."""
-    for i in range(len(runs) - 1):
-        run, following = runs[i], runs[i + 1]
-        role = _ROLE_SUFFIX.search(run.text) if "code" in following.marks else None
-        if role is None or following.start - run.end > 1:
-            continue
-        run.text = run.text[: role.start()]
-        run.end -= len(role.group(0))
-        name = role.group(1).split(":")[-1]
-        if name in TEXT_ROLES:
-            content = following.text
-            titled = _ROLE_TITLE.match(content)
-            following.text = (titled.group(1) if titled else content).lstrip("~!")
-            following.exact = following.exact and following.text == content
-            following.marks = tuple(m for m in following.marks if m != "code")
-    return [run for run in runs if run.text]
 
 
 def _definitions(text: str) -> dict[str, dict[str, str]]:
@@ -284,6 +115,7 @@ class _Walker:
         self.blocks: list[Block] = []
         self.lists: list[list[int]] = []  # per open list: [ordered, next number]
         self.quotes = 0
+        self.definitions = 0  # open <dd>s: a definition is indented under its term
         self.marker = ""
 
     def region(self, token: Token) -> tuple[int, int]:
@@ -301,7 +133,7 @@ class _Walker:
         return [b for b in self.blocks if b.runs or b.rows]
 
     def nesting(self) -> int:
-        return self.depth + len(self.lists) + self.quotes
+        return self.depth + len(self.lists) + self.quotes + self.definitions
 
     def step(self, tokens: list[Token], i: int) -> int:
         token = tokens[i]
@@ -317,7 +149,9 @@ class _Walker:
             self.quotes += 1
         elif kind == "blockquote_close":
             self.quotes -= 1
-        elif kind in ("paragraph_open", "heading_open"):
+        elif kind in ("dd_open", "dd_close"):
+            self.definitions += 1 if kind == "dd_open" else -1
+        elif kind in ("paragraph_open", "heading_open", "dt_open"):
             return self.paragraph(tokens, i)
         elif kind in ("fence", "code_block"):
             self.code(token)
@@ -328,7 +162,13 @@ class _Walker:
     def paragraph(self, tokens: list[Token], i: int) -> int:
         opening, inline = tokens[i], tokens[i + 1]
         lo, hi = self.region(opening)
+        if opening.type == "dt_open":  # a term's map ends where it starts: its line is its region
+            hi = self.region(inline)[1] if hi <= lo else hi
+            end = self.text.find("\n", lo, self.hi)
+            hi = max(hi, end if end >= 0 else self.hi)
         runs = inline_runs(inline, self.text, lo, hi)
+        if opening.type == "dt_open":  # a term reads bold, as documentation shows it
+            runs = [Run(r.text, r.start, r.end, (*r.marks, "strong"), r.exact) for r in runs]
         if opening.type == "heading_open":
             block = Block("heading", runs, depth=self.nesting(), level=int(opening.tag[1]))
         elif self.marker:

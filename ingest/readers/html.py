@@ -167,15 +167,31 @@ def _unwrap_boxes(root: Any) -> None:
         table.getparent().replace(table, box)
 
 
-def _structured_markdown(root: Any) -> str:
-    """The content element (furniture already out) as Markdown by markdownify: every heading,
-    code block (<pre>) and table of the page kept as Markdown structure (a one-cell table
-    unwrapped)."""
-    import lxml.html
+def _converter_class() -> Any:
     from markdownify import MarkdownConverter
 
+    class Converter(MarkdownConverter):
+        def convert_dt(self, el: Any, text: str, parent_tags: set[str]) -> str:
+            """An entry's terms (an option's spellings: -k, --keep-index) on the one line that
+            a definition list's term is, not paragraphs apart from their definition."""
+            term = " ".join((text or "").split())
+            if "_inline" in parent_tags or not term:
+                return str(super().convert_dt(el, text, parent_tags))  # type: ignore[misc]  # not in its stubs
+            before, after = el.find_previous_sibling(), el.find_next_sibling()
+            lead = ", " if before is not None and before.name == "dt" else "\n\n"
+            return lead + term + ("" if after is not None and after.name == "dt" else "\n")
+
+    return Converter
+
+
+def _structured_markdown(root: Any) -> str:
+    """The content element (furniture already out) as Markdown by markdownify: every heading,
+    code block (<pre>), table and definition list of the page kept as Markdown structure (a
+    one-cell table unwrapped)."""
+    import lxml.html
+
     _unwrap_boxes(root)
-    converter = MarkdownConverter(
+    converter = _converter_class()(
         heading_style="ATX",
         bullets="-",
         strip=["a", "img"],

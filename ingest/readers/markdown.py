@@ -1,5 +1,5 @@
-"""Markdown (CommonMark, GFM tables, MyST directives): block segments from markdown-it's
-source line maps."""
+"""Markdown (CommonMark, GFM tables, MyST directives, definition lists): block segments from
+markdown-it's source line maps."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ _BLOCK_KINDS = {
 
 def _markdown_parser(front_matter: bool = True) -> Any:
     from markdown_it import MarkdownIt
+    from mdit_py_plugins.deflist import deflist_plugin
     from mdit_py_plugins.front_matter import front_matter_plugin
 
-    parser = MarkdownIt("commonmark").enable("table")
+    parser = MarkdownIt("commonmark").enable("table").use(deflist_plugin)
     return parser.use(front_matter_plugin) if front_matter else parser
 
 
@@ -73,6 +74,9 @@ def markdown_segments(
         token = tokens[i]
         if token.type == "front_matter":
             front = _front_matter(token.content)
+        elif token.type == "dl_open" and token.level == 0:
+            i = _definition_segments(tokens, i, text, lines, segments)
+            continue
         elif token.type == "list_item_open" and token.level == 1 and token.map:
             start, end = trim_span(text, lines[token.map[0]], lines[token.map[1]])
             if end > start:
@@ -97,6 +101,45 @@ def markdown_segments(
                     segments.append(Segment(start, end, kind))
         i += 1
     return segments, front.get("title") if isinstance(front.get("title"), str) else first_h1, front
+
+
+def _definition_segments(tokens: list[Any], i: int, text: str, lines: list[int], segments: list[Segment]) -> int:
+    """Segments of the definition list opened at tokens[i]. A term (an option's spellings on
+    one line) and the first paragraph of its definition are one list-item segment, so that the
+    sentence saying what an option does names the option; the definition's later blocks are
+    segments of their own kinds (its code stays code, its later paragraphs, indented under the
+    term, are never taken for indented code). Returns the index after the list."""
+    term: int | None = None  # the start of a term whose definition has not begun
+    i += 1
+    while i < len(tokens) and not (tokens[i].type == "dl_close" and tokens[i].level == 0):
+        token = tokens[i]
+        i += 1
+        if not token.map:
+            continue
+        if token.type == "dt_open" and token.level == 1:
+            if term is not None:  # a term without a paragraph to open its definition
+                _add_segment(text, term, lines[token.map[0]], SegmentKind.LIST_ITEM, segments)
+            term = lines[token.map[0]]
+        elif token.type == "list_item_open" and token.level == 3:
+            _add_segment(text, lines[token.map[0]], lines[token.map[1]], SegmentKind.LIST_ITEM, segments)
+        elif token.level == 2 and token.type in _BLOCK_KINDS:
+            start, end = lines[token.map[0]], lines[token.map[1]]
+            kind = _BLOCK_KINDS[token.type]
+            if term is not None and token.type == "paragraph_open":
+                start, kind = term, SegmentKind.LIST_ITEM
+            elif term is not None:
+                _add_segment(text, term, start, SegmentKind.LIST_ITEM, segments)
+            term = None
+            _add_segment(text, start, end, kind, segments)
+    if term is not None:
+        _add_segment(text, term, lines[-1], SegmentKind.LIST_ITEM, segments)
+    return i + 1
+
+
+def _add_segment(text: str, start: int, end: int, kind: SegmentKind, segments: list[Segment]) -> None:
+    start, end = trim_span(text, start, end)
+    if end > start:
+        segments.append(Segment(start, end, kind))
 
 
 def _directive_body(text: str, lines: list[int], line_map: list[int], markup: str) -> tuple[int, int]:

@@ -74,6 +74,21 @@ def test_a_passage_is_its_documents_blocks_clipped_to_its_span() -> None:
     assert all(start <= r["start"] and r["end"] <= end for r in runs_of(blocks) if r.get("exact", True))
 
 
+def test_a_definition_list_reads_as_bold_terms_over_their_indented_definitions() -> None:
+    text = "-k, --keep-index\n:   Only for `push`.\n\n    Changes stay.\n\n--quiet\n: Say nothing.\n"
+    blocks = display(text)
+    assert [(b["kind"], b.get("depth", 0), "".join(r["text"] for r in b["runs"])) for b in blocks] == [
+        ("paragraph", 0, "-k, --keep-index"),
+        ("paragraph", 1, "Only for push."),
+        ("paragraph", 1, "Changes stay."),
+        ("paragraph", 0, "--quiet"),
+        ("paragraph", 1, "Say nothing."),
+    ]
+    assert blocks[0]["runs"][0]["marks"] == ["strong"] and "marks" not in blocks[2]["runs"][0]
+    for run in runs_of(blocks):
+        assert text[run["start"] : run["end"]] == run["text"]
+
+
 def test_plain_text_keeps_its_paragraphs() -> None:
     text = "First paragraph,\nwrapped.\n\nSecond one."
     blocks = display(text, fmt="text")

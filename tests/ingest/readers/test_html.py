@@ -100,6 +100,38 @@ def test_a_generated_manual_keeps_its_headings_and_examples(tmp_path: Path) -> N
         assert document.text[block.start : block.end] == block.text
 
 
+# The DocBook page with an option list (a variablelist) in place of its note.
+OPTIONS_PAGE = DOCBOOK_PAGE.replace(
+    DOCBOOK_PAGE[DOCBOOK_PAGE.index('<div class="note">') : DOCBOOK_PAGE.index("</table></div>\n</div></div>") + 14],
+    """<div class="variablelist"><dl class="variablelist">
+<dt><span class="term">-k</span></dt><dt><span class="term">--keep-index</span></dt>
+<dd><p>This option is only valid for <code class="literal">push</code> commands.</p>
+<p>All changes already added to the index are left intact.</p>
+<pre class="screen">$ git stash push -k</pre></dd>
+<dt><span class="term">-q</span></dt><dt><span class="term">--quiet</span></dt>
+<dd><p>Quiet, suppress feedback messages.</p></dd></dl></div>""",
+)
+
+
+def test_an_option_list_keeps_each_option_with_what_it_does(tmp_path: Path) -> None:
+    """A manual's list of options (<dl>): an entry's spellings on its term's line, the term and
+    the first paragraph of its definition one block, so that the sentence saying what an
+    option does names it; the definition's later paragraphs stay prose, its examples code."""
+    (tmp_path / "ch01.html").write_text(OPTIONS_PAGE, encoding="utf-8")
+    document = load_document(tmp_path / "ch01.html", tmp_path)
+    blocks = parse_blocks(document.text, document.segments)
+    entry = next(b for b in blocks if "--keep-index" in b.text)
+    assert entry.form == SegmentKind.LIST_ITEM
+    assert entry.section == "Chapter 1. Tutorials › 1.1. Console basics › 1.1.1. The shell prompt"
+    assert entry.text == "-k, --keep-index\n:   This option is only valid for `push` commands."
+    later = next(b for b in blocks if "left intact" in b.text)
+    assert later.form == SegmentKind.PARAGRAPH
+    assert [b.text.strip("`\n ") for b in blocks if b.form == SegmentKind.CODE] == ["foo login:", "$ git stash push -k"]
+    assert any(b.text == "-q, --quiet\n:   Quiet, suppress feedback messages." for b in blocks)
+    for block in blocks:
+        assert document.text[block.start : block.end] == block.text
+
+
 TEXINFO_PAGE = """<!DOCTYPE html><html><head><title>R Data Import/Export</title>
 <meta name="Generator" content="texi2any"></head><body>
 <h1 class="settitle">R Data Import/Export</h1>

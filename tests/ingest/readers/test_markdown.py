@@ -112,3 +112,24 @@ def test_a_myst_directive_is_its_body_without_the_fence_lines() -> None:
         (SegmentKind.PARAGRAPH, "```console\n$ ls\n```"),
         (SegmentKind.PARAGRAPH, "An unclosed one."),
     ]
+
+
+def test_a_definition_list_entry_is_its_term_with_the_first_paragraph_of_its_definition() -> None:
+    """An option's name and the sentence saying what it does are one candidate; the definition's
+    later paragraphs, indented under the term, stay prose, and its code stays code."""
+    text = (
+        "Options:\n\n"
+        "-k, --keep-index\n:   Only valid for `push`.\n\n    All changes already added are left intact.\n\n"
+        "    ```\n    git stash push -k\n    ```\n\n"
+        "**triage**\n: default label given to new issues\n\n"
+        "After the list.\n"
+    )
+    segments, _, _ = markdown_segments(text)
+    assert [(s.kind, text[s.start : s.end]) for s in segments] == [
+        (SegmentKind.PARAGRAPH, "Options:"),
+        (SegmentKind.LIST_ITEM, "-k, --keep-index\n:   Only valid for `push`."),
+        (SegmentKind.PARAGRAPH, "All changes already added are left intact."),
+        (SegmentKind.CODE, "```\n    git stash push -k\n    ```"),
+        (SegmentKind.LIST_ITEM, "**triage**\n: default label given to new issues"),
+        (SegmentKind.PARAGRAPH, "After the list."),
+    ]
