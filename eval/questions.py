@@ -62,10 +62,18 @@ def load_questions(path: Path = DEFAULT_QUESTIONS) -> list[Question]:
     return questions
 
 
+def _word_pattern(word: str) -> str:
+    """A word of a quote, each punctuation mark in it with or without the backslash that escapes
+    it in Markdown ("GIT\\_DIR" as one HTML reader writes it, "GIT_DIR" as another does)."""
+    word = re.sub(r"\\(?=[^0-9A-Za-z\s])", "", word)
+    return "".join(rf"\\?{re.escape(ch)}" if not ch.isalnum() else re.escape(ch) for ch in word)
+
+
 def quote_pattern(quote: str) -> re.Pattern[str]:
     """The quote's words in order, any run of whitespace between them (a hard-wrapped line or a
-    PDF's line break matches a space)."""
-    return re.compile(r"\s+".join(re.escape(word) for word in quote.split()))
+    PDF's line break matches a space, and so does a line break in a Markdown quotation with the
+    '>' marks that open its next line), and Markdown's escapes optional."""
+    return re.compile(r"\s+(?:>+\s+)*".join(_word_pattern(word) for word in quote.split()))
 
 
 def evidence_spans(question: Question, documents: list[Document]) -> list[list[Span]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.questions import Span, covers_half, evidence_spans, load_questions
+from eval.questions import Span, covers_half, evidence_spans, load_questions, quote_pattern
 from eval.suite import SUITE, EvalCorpus
 from ingest.documents import Document, load_corpus
 from ingest.errors import CiteqaError
@@ -36,6 +36,16 @@ def test_relevance_rule_is_half_coverage() -> None:
     assert covers_half(Span("d", 150, 400), evidence)
     assert not covers_half(Span("d", 151, 400), evidence)
     assert not covers_half(Span("other", 0, 1000), evidence)
+
+
+def test_a_quote_matches_its_words_whatever_markdown_escapes_or_quotes_them() -> None:
+    """A quote written from one reading of a page still finds its words in another: Markdown's
+    escapes and a quotation's '>' marks at a line break are markup, not words."""
+    pattern = quote_pattern("set GIT\\_COMMITTER\\_DATE and run exec \\<cmd> after the match block")
+    assert pattern.search("set GIT_COMMITTER_DATE and run exec <cmd> after the\n>    match block")
+    assert pattern.search("set GIT\\_COMMITTER\\_DATE and run exec \\<cmd> after the match block")
+    assert not pattern.search("set GIT_COMMITTER_DATE and run exec cmd after the match block")
+    assert not quote_pattern("a b").search("a > c b")
 
 
 def test_the_held_out_article_questions_quote_the_article(article: Document) -> None:
