@@ -24,9 +24,11 @@ from eval.questions import Span, evidence_spans, is_relevant, load_questions
 from eval.suite import SUITE, EvalCorpus
 from ingest.calibration import heading_questions, unrelated_questions
 
-# The bars of issue 19, per left-out corpus.
+# The bars of issue 19, per left-out corpus: answerable questions flagged "no answer" at most
+# 5% on every training corpus; highlights right at least 70% of the time on every training
+# corpus (the worst corpus decides, as each left-out one is judged).
 MAX_WRONGLY_FLAGGED = 0.05
-HIGHLIGHT_PRECISION = 0.80  # pooled over the training corpora; the bar is 0.70 on each left out
+HIGHLIGHT_PRECISION = 0.70
 SPREADS = tuple(round(s, 2) for s in np.arange(1.0, 6.01, 0.25))
 PERCENTILES = (None, 1, 2, 5, 10, 25)
 
@@ -139,15 +141,21 @@ def _highlight_data(rows: list[Row]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def choose_highlight(by_corpus: dict[str, list[Row]], corpora: list[str]) -> dict[str, Any]:
+    """A logistic model of the signals, fitted on the training corpora pooled, and the lowest
+    threshold at which the highlights of every training corpus are right at least
+    HIGHLIGHT_PRECISION of the time: the worst corpus decides, not the pool, which the corpora
+    where the model is most often right would carry (pooled at 0.80, a left-out API reference
+    came out at 0.57)."""
     from sklearn.linear_model import LogisticRegression
 
     features, labels = _highlight_data([r for c in corpora for r in by_corpus[c]])
     model = LogisticRegression(C=1.0, max_iter=2000).fit(features, labels)
-    probabilities = model.predict_proba(features)[:, 1]
+    per_corpus = [_highlight_data(by_corpus[c]) for c in corpora]
+    per_corpus = [(model.predict_proba(f)[:, 1], y) for f, y in per_corpus if len(y)]
     threshold = 0.95
     for candidate in np.arange(0.30, 0.95, 0.01):
-        chosen = probabilities >= candidate
-        if chosen.any() and labels[chosen].mean() >= HIGHLIGHT_PRECISION:
+        precisions = [y[p >= candidate].mean() for p, y in per_corpus if (p >= candidate).any()]
+        if precisions and min(precisions) >= HIGHLIGHT_PRECISION:
             threshold = float(round(candidate, 2))
             break
     return {"weights": model.coef_[0].tolist(), "bias": float(model.intercept_[0]), "threshold": threshold}

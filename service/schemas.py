@@ -114,7 +114,7 @@ class AnswerSpan(BaseModel):
     page: int | None = Field(description="Page (1-based) where the answer sentence starts; null without pages.")
     highlighted: bool = Field(
         description="True when the sentence is confident enough to highlight (the rank-1 passage of an answerable "
-        "question, calibrated probability >= 0.62); otherwise the passage is shown without a highlight."
+        "question, calibrated probability >= 0.71); otherwise the passage is shown without a highlight."
     )
     confidence: float | None = Field(
         description="The calibrated probability that the sentence covers the answer (rank 1 only; null elsewhere)."
