@@ -64,16 +64,23 @@ async def search(
     mode: str = "hybrid",
     filters: Filters | None = None,
     retriever: Retriever | None = None,
+    count: bool = True,
 ) -> Asked:
     """The retriever's answer through the app's gate: Overloaded or TimedOut when it is full or
-    slow (the app answers those 503 and 504). One retriever snapshot answers throughout."""
+    slow (the app answers those 503 and 504). One retriever snapshot answers throughout. With
+    `count` false the caller counts the answer it keeps (`count_answer`): one per request."""
     started = time.perf_counter()
     retriever = retriever or ready(app)
     gate: SearchGate = app.state.gate
     answer = await gate.run(lambda: retriever.answer(question, k, mode, filters=filters))
     passages = [passage_dict(h, app.state.displays) for h in answer.hits]
-    app.state.metrics.answers.labels(str(answer.answerable).lower()).inc()
+    if count:
+        count_answer(app, answer.answerable)
     return Asked(question, mode, answer, passages, generation_of(retriever.index.manifest), retriever, started)
+
+
+def count_answer(app: FastAPI, answerable: bool) -> None:
+    app.state.metrics.answers.labels(str(answerable).lower()).inc()
 
 
 def passage_dict(hit: Hit, displays: Displays | None = None) -> dict[str, Any]:

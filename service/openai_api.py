@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.asking import SSE_HEADERS, Asked, ready, search
+from service.asking import SSE_HEADERS, Asked, count_answer, ready, search
 from service.guards import Overloaded, TimedOut, check_api_key
 from service.llm.reader import written_answer, written_stream
 from service.retriever import Retriever
@@ -311,14 +311,22 @@ async def _search(
 ) -> tuple[Asked, str]:
     """The last message's answer; for a follow-up that finds nothing answerable alone, the
     earlier user message and it joined, if that is answerable. The question the reader gets
-    stays the last message (with the history)."""
+    stays the last message (with the history). One answer counted, the one kept."""
+    asked, query = await _search_with_history(app, ask, history, retriever)
+    count_answer(app, asked.answer.answerable)
+    return asked, query
+
+
+async def _search_with_history(
+    app: FastAPI, ask: AskRequest, history: list[dict[str, str]], retriever: Retriever
+) -> tuple[Asked, str]:
     filters = ask.filters()
-    asked = await search(app, ask.question, ask.k, ask.mode, filters, retriever)
+    asked = await search(app, ask.question, ask.k, ask.mode, filters, retriever, count=False)
     earlier = [turn["content"] for turn in history if turn["role"] == "user"]
     if asked.answer.answerable or not earlier:
         return asked, ask.question
     query = f"{' '.join(earlier[-1].split())[:QUERY_CHARS]} {ask.question}"
-    again = await search(app, query, ask.k, ask.mode, filters, retriever)
+    again = await search(app, query, ask.k, ask.mode, filters, retriever, count=False)
     if not again.answer.answerable:
         return asked, ask.question
     again.question, again.started = ask.question, asked.started

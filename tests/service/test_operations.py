@@ -68,6 +68,27 @@ def test_metrics_parse_and_count_requests(client: TestClient) -> None:
     assert values[("citeqa_ready", ())] == 1
 
 
+def answers_counted(client: TestClient) -> float:
+    values = samples(client.get("/metrics").text)
+    return sum(v for (name, _), v in values.items() if name == "citeqa_answers_total")
+
+
+def test_a_chat_follow_up_counts_one_answer(client: TestClient) -> None:
+    # An unanswerable last message is searched again joined to the earlier one: two searches,
+    # one answer given, so one answer counted.
+    alone = client.post("/ask", json={"question": "How do I bake bread?"}, headers=AUTH).json()
+    assert alone["answerable"] is False
+    before = answers_counted(client)
+    messages = [
+        {"role": "user", "content": "Taliban"},
+        {"role": "assistant", "content": "The Taliban."},
+        {"role": "user", "content": "How do I bake bread?"},
+    ]
+    response = client.post("/v1/chat/completions", json={"model": "citeqa", "messages": messages}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert answers_counted(client) - before == 1
+
+
 def test_unmatched_paths_share_one_label(client: TestClient) -> None:
     for n in range(3):
         client.get(f"/no/such/path/{n}")
