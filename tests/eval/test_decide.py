@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from eval import decide
@@ -43,6 +45,35 @@ def test_no_setting_refuses_more_than_the_bar_on_a_training_corpus() -> None:
     assert (
         decide.no_answer_figures(low, spread, percentile)["answerable_wrongly_flagged"] or 0
     ) <= decide.MAX_WRONGLY_FLAGGED
+
+
+def test_the_spread_comes_from_the_unrelated_bank_before_the_heading_cap() -> None:
+    """Chosen together, a heading cap that holds on the training corpora lets the spread rise,
+    and a new corpus whose own questions sit high gets no cap and refuses its real questions.
+    The spread comes first, from the bank alone; the cap can then only lower the threshold."""
+
+    def rows(corpus: str, answerable_at: float, unanswerable_at: float, cap: float, seed: int) -> list[Row]:
+        return [replace(r, headings={5: cap}) for r in _rows(corpus, answerable_at, unanswerable_at, seed)]
+
+    # Bank at 0.2 ± 0.05 everywhere. "a" holds the spread below 4; "b" flags its unanswerable
+    # questions only above 0.45, which a spread of 5 or more reaches if "a" is capped at 0.35.
+    by_corpus = {"a": rows("a", 0.42, 0.30, 0.35, 1), "b": rows("b", 0.62, 0.47, 0.58, 2)}
+    spread, percentile = decide.choose_no_answer(by_corpus, ["a", "b"])
+    refused = decide.no_answer_figures(by_corpus["a"], spread, None)["answerable_wrongly_flagged"] or 0
+    assert spread < 4 and refused <= decide.MAX_WRONGLY_FLAGGED
+    # A new corpus answering at 0.47 with no cap that binds: the threshold stays under it.
+    new = rows("new", 0.47, 0.25, 0.9, 3)
+    assert decide.no_answer_figures(new, spread, percentile)["answerable_wrongly_flagged"] == 0
+    # What choosing both together would have done (the former rule): a spread of 5 or more there.
+    together = max(
+        ((s, p) for s in decide.SPREADS for p in (None, 5)),
+        key=lambda setting: (
+            max(decide.no_answer_figures(by_corpus[c], *setting)["answerable_wrongly_flagged"] or 0 for c in "ab")
+            <= decide.MAX_WRONGLY_FLAGGED,
+            sum(decide.no_answer_figures(by_corpus[c], *setting)["unanswerable_flagged"] or 0 for c in "ab"),
+        ),
+    )
+    assert together[0] >= 5 and (decide.no_answer_figures(new, *together)["answerable_wrongly_flagged"] or 0) > 0.5
 
 
 def test_the_highlight_threshold_holds_the_bar_on_every_training_corpus_not_only_pooled() -> None:
