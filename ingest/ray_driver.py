@@ -82,6 +82,7 @@ def embed_batch_size(texts: int, workers: int) -> int:
     return max(1, min(EMBED_BATCH, math.ceil(texts / (workers * BATCHES_PER_WORKER))))
 
 
+SWEEP_TIMEOUT_S = 30.0  # for each node's removal of stale encoder folders after a stage
 SCRATCH_PREFIX = "citeqa-encoder-"  # then the actor's pid: a folder whose process is gone is stale
 
 
@@ -92,6 +93,12 @@ def remove_stale_scratch(folder: Path) -> None:
         pid = path.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_stale_scratch_here() -> int:
+    """`remove_stale_scratch` in this process's temporary folder, as a task on one node."""
+    remove_stale_scratch(Path(tempfile.gettempdir()))
+    return os.getpid()
 
 
 def _alive(pid: int) -> bool:
@@ -216,7 +223,24 @@ class RayDriver:
             vectors[batch["row"]] = batch["vector"]
             done += len(batch["row"])
             progress(stage, done, len(texts))
+        self._sweep_scratch()
         return vectors
+
+    def _sweep_scratch(self) -> None:
+        """After a stage, every running node removes the encoder folders of actors killed while
+        loading: an actor of a node lost mid-load leaves its folder, and the next actor on that
+        machine, which would remove it, may never come (Ray goes on with the actors it has).
+        Bookkeeping only: a node that does not answer within SWEEP_TIMEOUT_S is left as it is."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        task = ray.remote(num_cpus=0, max_retries=0)(remove_stale_scratch_here)
+        pending = [
+            task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote()
+            for node in self._running_node_ids()
+        ]
+        for reference in pending:
+            with contextlib.suppress(Exception):  # a node lost since, or slow: not worth failing an ingest
+                ray.get(reference, timeout=SWEEP_TIMEOUT_S)
 
     def cluster(self) -> dict[str, Any]:
         """The cluster as the ingest started, and what happened to it since: nodes lost, and the

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,6 +86,29 @@ def test_ray_engine_equals_local_with_the_fake_embedder(local_ray: None, corpus:
     local = json.loads((tmp_path / "local" / "manifest.json").read_text(encoding="utf-8"))
     assert local["engine"]["name"] == "local"
     assert manifest["corpus"] == local["corpus"]
+
+
+def _loaded_and_left_a_stale_folder(name: str) -> FakeEmbedder:
+    # As an actor killed while loading leaves its encoder folder: after this actor's own sweep.
+    (Path(tempfile.gettempdir()) / name / "encoder").mkdir(parents=True, exist_ok=True)
+    return FakeEmbedder()
+
+
+def test_an_ingest_removes_encoder_folders_left_on_its_nodes(local_ray: None, corpus: Path, tmp_path: Path) -> None:
+    """An actor killed while loading leaves its folder; with no later actor on that machine, the
+    ingest itself removes it, on every node still running, when the embedding is done."""
+    from ingest.ray_driver import SCRATCH_PREFIX
+
+    name = f"{SCRATCH_PREFIX}{2**22 + 1}-{uuid.uuid4().hex}"  # a pid above Linux's largest: a dead process
+    left = Path(tempfile.gettempdir()) / name
+    try:
+        with ray_engine(
+            FakeEmbedder(), lambda folder: _loaded_and_left_a_stale_folder(name), 1, tmp_path / "ray.log"
+        ) as engine:
+            build_index(corpus, tmp_path / "index", FakeEmbedder(), engine=engine)
+        assert not left.exists()
+    finally:
+        shutil.rmtree(left, ignore_errors=True)
 
 
 def test_ray_engine_embeds_only_what_the_cache_lacks(local_ray: None, corpus: Path, tmp_path: Path) -> None:
