@@ -108,7 +108,17 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # another user's process
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A process that has exited and waits to be reaped (an actor of a killed raylet, orphaned):
+    signal 0 still reaches it, but it holds no folder open."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False  # no /proc (not Linux), or gone since
+    return stat[stat.rfind(")") + 2 :].startswith("Z")
 
 
 class EmbedActor:
@@ -118,9 +128,12 @@ class EmbedActor:
         folder = scratch = None
         if encoder_files:
             remove_stale_scratch(Path(tempfile.gettempdir()))
+            # Fetched before the folder exists: an actor whose node dies while it waits on the
+            # object store may hang there, alive, and a live process's folder is never removed.
+            files: dict[str, bytes] = ray.get(encoder_files[0])
             scratch = tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
             folder = Path(scratch.name) / "encoder"
-            for name, data in ray.get(encoder_files[0]).items():
+            for name, data in files.items():
                 (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 (folder / name).write_bytes(data)
         try:

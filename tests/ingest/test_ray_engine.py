@@ -183,6 +183,26 @@ def test_a_cluster_without_room_for_the_workers_is_refused_before_any_work() -> 
     assert embed_batch_size(100_000, workers=3) == 256
 
 
+def test_the_folder_of_an_exited_unreaped_actor_is_removed(tmp_path: Path) -> None:
+    """An actor of a killed raylet, orphaned, may wait to be reaped: signal 0 still reaches it."""
+    import subprocess
+    import time
+
+    from ingest.ray_driver import SCRATCH_PREFIX, remove_stale_scratch
+
+    child = subprocess.Popen(["true"])  # exits at once; not waited for, so a zombie until reaped
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        (tmp_path / f"{SCRATCH_PREFIX}{child.pid}-abc" / "encoder").mkdir(parents=True)
+        remove_stale_scratch(tmp_path)
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        child.wait()
+
+
 def test_encoder_folders_of_dead_actors_are_removed(tmp_path: Path) -> None:
     from ingest.ray_driver import SCRATCH_PREFIX, remove_stale_scratch
 
