@@ -43,10 +43,7 @@ from ingest.stages import chunk_parsed, parse_file
 
 EMBED_BATCH = 256  # most texts per map_batches call: the ONNX embedder buckets them by length inside
 BATCHES_PER_WORKER = 4  # a small corpus is still cut so that every actor gets batches (and a lost one little)
-EMBED_ACTOR = "MapWorker(MapBatches(EmbedActor))"
-# The longest `cluster()` waits for Ray to mark a lost node dead once embedding actors died:
-# above Ray's default health-check detection (5 failed checks 3 s apart, each up to 10 s).
-NODE_DEATH_WAIT_S = 45.0  # Ray Data's name for the actors of the pool
+EMBED_ACTOR = "MapWorker(MapBatches(EmbedActor))"  # Ray Data's name for the actors of the pool
 
 
 @dataclass(frozen=True)
@@ -95,10 +92,9 @@ def remove_stale_scratch(folder: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def remove_stale_scratch_here() -> int:
+def remove_stale_scratch_here() -> None:
     """`remove_stale_scratch` in this process's temporary folder, as a task on one node."""
     remove_stale_scratch(Path(tempfile.gettempdir()))
-    return os.getpid()
 
 
 def _alive(pid: int) -> bool:
