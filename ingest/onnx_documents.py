@@ -19,8 +19,10 @@ from ingest.onnx_model import (
     MODEL_FILE,
     QUERY_FILE,
     TOKENIZER_FILE,
+    EncoderSource,
     OnnxEmbedder,
     encoder_config,
+    encoder_file,
     export_onnx,
     exported_encoder_entry,
 )
@@ -30,6 +32,7 @@ from ingest.onnx_model import (
 # 333 sentences/s, 512 gave 48 and 310, 8,192 gave 36 and 220; 128 was slower for sentences (300).
 BATCH_TOKENS = 256
 MAX_BATCH = 64
+DOCUMENT_ENCODER_FILES = (MODEL_FILE, TOKENIZER_FILE, CONFIG_FILE)  # what `load` reads (not the int8 copy)
 # What the exported graphs depend on besides the weights: the tracer, and the quantiser of the int8 copy.
 EXPORTER_LIBRARIES = ("torch", "transformers", "onnx", "onnxruntime")
 
@@ -134,15 +137,16 @@ class OnnxDocumentEmbedder:
         self.load(folder)
         return config
 
-    def load(self, folder: Path) -> None:
-        """Embed with an encoder already exported from these weights into `folder`."""
+    def load(self, source: EncoderSource) -> None:
+        """Embed with an encoder already exported from these weights: its folder, or its files."""
         from tokenizers import Tokenizer
 
-        encoder = OnnxEmbedder(folder, self.weights_sha256, threads=self._threads, cache_size=0)
+        encoder = OnnxEmbedder(source, self.weights_sha256, threads=self._threads, cache_size=0)
         if encoder.dimension != self.dimension:
-            raise ModelMismatch(f"{folder}: encoder gives {encoder.dimension} dimensions, the model {self.dimension}")
-        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+            where = source if isinstance(source, Path) else "the encoder sent"
+            raise ModelMismatch(f"{where}: encoder gives {encoder.dimension} dimensions, the model {self.dimension}")
+        config = json.loads(encoder_file(source, CONFIG_FILE))
+        tokenizer = Tokenizer.from_str(encoder_file(source, TOKENIZER_FILE).decode("utf-8"))
         tokenizer.enable_truncation(max_length=int(config["max_length"]))
         tokenizer.no_padding()  # each bucket is padded to its own longest text below
         self._encoder, self._tokenizer = encoder, tokenizer

@@ -10,6 +10,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,13 @@ LONE_AFTER_QUIET_S = 0.05
 MAX_LENGTH = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
+# An exported encoder: its folder, or its files in memory by name (a Ray actor's, sent by the driver:
+# loaded from memory, an actor killed while loading leaves nothing on its machine's disk).
+EncoderSource = Path | Mapping[str, bytes]
+
+
+def encoder_file(source: EncoderSource, name: str) -> bytes:
+    return source[name] if isinstance(source, Mapping) else (source / name).read_bytes()
 
 
 def encoder_config() -> dict[str, Any]:
@@ -131,7 +139,7 @@ class OnnxEmbedder:
 
     def __init__(
         self,
-        model_dir: Path,
+        model_dir: EncoderSource,
         weights_sha256: str,
         threads: int = 1,
         model_file: str = MODEL_FILE,
@@ -141,9 +149,9 @@ class OnnxEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        config = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        config = json.loads(encoder_file(model_dir, CONFIG_FILE))
         self.weights_sha256 = weights_sha256
-        self._tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
+        self._tokenizer = Tokenizer.from_str(encoder_file(model_dir, TOKENIZER_FILE).decode("utf-8"))
         self._tokenizer.enable_truncation(max_length=int(config["max_length"]))
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, not a secret
         options = ort.SessionOptions()
@@ -153,9 +161,9 @@ class OnnxEmbedder:
         # Spinning threads answer sooner but burn a core while idle; `citeqa bench` measures both.
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        path = model_dir / model_file
+        model = encoder_file(model_dir, model_file) if isinstance(model_dir, Mapping) else str(model_dir / model_file)
         self.model_file = model_file
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self._input_names = {i.name for i in self._session.get_inputs()}
         self.dimension = int(self._session.get_outputs()[0].shape[-1] or 384)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()

@@ -17,12 +17,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import math
-import os
 import re
-import shutil
 import signal
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -38,6 +35,7 @@ import ray.data
 from ingest import errors
 from ingest.engines import Progress
 from ingest.errors import CiteqaError, ClusterError
+from ingest.onnx_documents import DOCUMENT_ENCODER_FILES
 from ingest.ray_engine import REFUSED, DriverConfig, EmbedderLoader, why_unanswered
 from ingest.stages import chunk_parsed, parse_file
 
@@ -79,66 +77,13 @@ def embed_batch_size(texts: int, workers: int) -> int:
     return max(1, min(EMBED_BATCH, math.ceil(texts / (workers * BATCHES_PER_WORKER))))
 
 
-SWEEP_TIMEOUT_S = 30.0  # for each node's removal of stale encoder folders after a stage
-SCRATCH_PREFIX = "citeqa-encoder-"  # then the actor's pid: a folder whose process is gone is stale
-
-
-def remove_stale_scratch(folder: Path) -> None:
-    """Encoder folders of actors killed while loading (a lost node, a stopped ingest): their process
-    is gone and no finaliser ran, so the next actor on the machine removes them."""
-    for path in folder.glob(f"{SCRATCH_PREFIX}*-*"):
-        pid = path.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def remove_stale_scratch_here() -> None:
-    """`remove_stale_scratch` in this process's temporary folder, as a task on one node."""
-    remove_stale_scratch(Path(tempfile.gettempdir()))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """A process that has exited and waits to be reaped (an actor of a killed raylet, orphaned):
-    signal 0 still reaches it, but it holds no folder open."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False  # no /proc (not Linux), or gone since
-    return stat[stat.rfind(")") + 2 :].startswith("Z")
-
-
 class EmbedActor:
     """One per worker: loads the embedder once, then embeds batch after batch."""
 
     def __init__(self, load: EmbedderLoader, encoder_files: list[Any]) -> None:
-        folder = scratch = None
-        if encoder_files:
-            remove_stale_scratch(Path(tempfile.gettempdir()))
-            # Fetched before the folder exists: an actor whose node dies while it waits on the
-            # object store may hang there, alive, and a live process's folder is never removed.
-            files: dict[str, bytes] = ray.get(encoder_files[0])
-            scratch = tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
-            folder = Path(scratch.name) / "encoder"
-            for name, data in files.items():
-                (folder / name).parent.mkdir(parents=True, exist_ok=True)
-                (folder / name).write_bytes(data)
-        try:
-            self._embedder = load(folder)
-        finally:
-            # Loaded into memory, the 109 MB of files are not needed again: an actor killed later
-            # (its node lost, the ingest stopped) runs no finaliser and would leave them behind.
-            if scratch is not None:
-                scratch.cleanup()
+        # Loaded from the object store's bytes, not from a folder: an actor killed while loading
+        # (its node lost, the ingest stopped) runs no finaliser, and would leave 90 MB on its disk.
+        self._embedder = load(ray.get(encoder_files[0]) if encoder_files else None)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         vectors = self._embedder.embed_documents([str(text) for text in batch["text"]])
@@ -203,10 +148,7 @@ class RayDriver:
 
     def start(self, encoder_dir: Path | None) -> None:
         if encoder_dir is not None:
-            files = {
-                p.relative_to(encoder_dir).as_posix(): p.read_bytes() for p in encoder_dir.rglob("*") if p.is_file()
-            }
-            self._encoder = [ray.put(files)]
+            self._encoder = [ray.put({name: (encoder_dir / name).read_bytes() for name in DOCUMENT_ENCODER_FILES})]
 
     def embed(self, texts: list[str], stage: str, progress: Progress) -> np.ndarray:
         config = self._config
@@ -232,24 +174,7 @@ class RayDriver:
             vectors[batch["row"]] = batch["vector"]
             done += len(batch["row"])
             progress(stage, done, len(texts))
-        self._sweep_scratch()
         return vectors
-
-    def _sweep_scratch(self) -> None:
-        """After a stage, every running node removes the encoder folders of actors killed while
-        loading: an actor of a node lost mid-load leaves its folder, and the next actor on that
-        machine, which would remove it, may never come (Ray goes on with the actors it has).
-        Bookkeeping only: a node that does not answer within SWEEP_TIMEOUT_S is left as it is."""
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        task = ray.remote(num_cpus=0, max_retries=0)(remove_stale_scratch_here)
-        pending = [
-            task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote()
-            for node in self._running_node_ids()
-        ]
-        for reference in pending:
-            with contextlib.suppress(Exception):  # a node lost since, or slow: not worth failing an ingest
-                ray.get(reference, timeout=SWEEP_TIMEOUT_S)
 
     def cluster(self) -> dict[str, Any]:
         """The cluster as the ingest started, and what happened to it since: nodes lost, and the

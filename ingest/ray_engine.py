@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -32,7 +32,7 @@ from ingest.engines import Progress
 from ingest.errors import ClusterError, MissingExtra
 from ingest.onnx_documents import OnnxDocumentEmbedder
 
-EmbedderLoader = Callable[[Path | None], Embedder]  # the exported encoder's folder (or None) -> embedder
+EmbedderLoader = Callable[[Mapping[str, bytes] | None], Embedder]  # the exported encoder's files (or None) -> embedder
 CONNECT_TIMEOUT_S = 30.0  # the CLI's default --ray-connect-timeout
 STOP_GRACE_S = 5.0  # a driver given SIGTERM gets this long to let go of Ray (a local Ray stops with it)
 WATCH_EVERY_S = 2.0  # how often the head's port is checked while the driver works
@@ -45,7 +45,7 @@ CODE_ROOT = Path(__file__).resolve().parents[1]  # the driver imports this check
 
 
 def load_document_embedder(
-    model_dir: str, expected_sha256: str, threads: int, device: str, encoder: Path | None
+    model_dir: str, expected_sha256: str, threads: int, device: str, encoder: Mapping[str, bytes] | None
 ) -> Embedder:
     """In a worker: the embedder the local engine uses, its weights verified on this node. A worker
     given a GPU embeds with PyTorch on it (the ONNX Runtime here is the CPU build)."""

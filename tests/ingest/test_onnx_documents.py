@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ingest.embedding import SentenceTransformerEmbedder, with_context
 from ingest.index_store import load_index
-from ingest.onnx_documents import OnnxDocumentEmbedder, copy_reusable_encoder, length_buckets
+from ingest.onnx_documents import DOCUMENT_ENCODER_FILES, OnnxDocumentEmbedder, copy_reusable_encoder, length_buckets
 from ingest.onnx_model import CONFIG_FILE, MODEL_FILE, QUERY_FILE, TOKENIZER_FILE, encoder_config
 from ingest.pipeline import IngestSettings, build_index, index_is_current
 from tests.conftest import CORPUS, FakeEmbedder
@@ -70,6 +70,21 @@ def test_bucketed_batches_equal_texts_one_at_a_time(onnx: OnnxDocumentEmbedder, 
     alone = np.stack([onnx.embed_documents([t])[0] for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.integration
+def test_an_encoder_loaded_from_its_files_in_memory_embeds_as_from_its_folder(
+    onnx: OnnxDocumentEmbedder, real_index: Path, model_dir: Path, tmp_path: Path
+) -> None:
+    """As a Ray actor loads it (the driver's bytes, no folder on the worker's disk)."""
+    files = {name: (real_index / "encoder" / name).read_bytes() for name in DOCUMENT_ENCODER_FILES}
+    in_memory = OnnxDocumentEmbedder(model_dir)
+    in_memory.load(files)
+    passages, sentences = article_texts(real_index)
+    texts = [*passages[:10], *sentences[:30]]
+    np.testing.assert_array_equal(in_memory.embed_documents(texts), onnx.embed_documents(texts))
+    with pytest.raises(KeyError):  # a file left out is missed, not looked for on disk
+        OnnxDocumentEmbedder(model_dir).load({k: v for k, v in files.items() if k != TOKENIZER_FILE})
 
 
 @pytest.mark.integration

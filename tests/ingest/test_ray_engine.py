@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,29 +85,6 @@ def test_ray_engine_equals_local_with_the_fake_embedder(local_ray: None, corpus:
     assert manifest["corpus"] == local["corpus"]
 
 
-def _loaded_and_left_a_stale_folder(name: str) -> FakeEmbedder:
-    # As an actor killed while loading leaves its encoder folder: after this actor's own sweep.
-    (Path(tempfile.gettempdir()) / name / "encoder").mkdir(parents=True, exist_ok=True)
-    return FakeEmbedder()
-
-
-def test_an_ingest_removes_encoder_folders_left_on_its_nodes(local_ray: None, corpus: Path, tmp_path: Path) -> None:
-    """An actor killed while loading leaves its folder; with no later actor on that machine, the
-    ingest itself removes it, on every node still running, when the embedding is done."""
-    from ingest.ray_driver import SCRATCH_PREFIX
-
-    name = f"{SCRATCH_PREFIX}{2**22 + 1}-{uuid.uuid4().hex}"  # a pid above Linux's largest: a dead process
-    left = Path(tempfile.gettempdir()) / name
-    try:
-        with ray_engine(
-            FakeEmbedder(), lambda folder: _loaded_and_left_a_stale_folder(name), 1, tmp_path / "ray.log"
-        ) as engine:
-            build_index(corpus, tmp_path / "index", FakeEmbedder(), engine=engine)
-        assert not left.exists()
-    finally:
-        shutil.rmtree(left, ignore_errors=True)
-
-
 def test_ray_engine_embeds_only_what_the_cache_lacks(local_ray: None, corpus: Path, tmp_path: Path) -> None:
     target = tmp_path / "index"
     first = build_index(corpus, target, FakeEmbedder())  # the local engine fills the cache
@@ -181,35 +155,3 @@ def test_a_cluster_without_room_for_the_workers_is_refused_before_any_work() -> 
     # Every actor gets batches of a small corpus; a large one goes in batches of 256.
     assert embed_batch_size(168, workers=3) == 14
     assert embed_batch_size(100_000, workers=3) == 256
-
-
-def test_the_folder_of_an_exited_unreaped_actor_is_removed(tmp_path: Path) -> None:
-    """An actor of a killed raylet, orphaned, may wait to be reaped: signal 0 still reaches it."""
-    import subprocess
-    import time
-
-    from ingest.ray_driver import SCRATCH_PREFIX, remove_stale_scratch
-
-    child = subprocess.Popen(["true"])  # exits at once; not waited for, so a zombie until reaped
-    try:
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        (tmp_path / f"{SCRATCH_PREFIX}{child.pid}-abc" / "encoder").mkdir(parents=True)
-        remove_stale_scratch(tmp_path)
-        assert list(tmp_path.iterdir()) == []
-    finally:
-        child.wait()
-
-
-def test_encoder_folders_of_dead_actors_are_removed(tmp_path: Path) -> None:
-    from ingest.ray_driver import SCRATCH_PREFIX, remove_stale_scratch
-
-    dead = tmp_path / f"{SCRATCH_PREFIX}{2**22 + 1}-abc"  # above Linux's largest pid: no such process
-    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def"
-    other = tmp_path / "citeqa-suite-xyz"
-    for folder in (dead, alive, other):
-        (folder / "encoder").mkdir(parents=True)
-    remove_stale_scratch(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])

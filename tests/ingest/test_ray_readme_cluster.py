@@ -227,9 +227,9 @@ class Cluster:
     commands: dict[str, str]
     scratch: Path  # TMPDIR of every process in the namespace, Ray's workers included
 
-    def encoder_folders(self) -> list[str]:
-        """What embedding actors left in their temporary folder."""
-        return sorted(p.name for p in self.scratch.glob("citeqa-encoder-*"))
+    def encoder_copies(self) -> list[Path]:
+        """Encoder files the embedding actors left on the "machines'" disk (they load from memory)."""
+        return sorted(self.scratch.rglob("*.onnx"))
 
     def ingest(self, index: str, *options: str) -> subprocess.Popen[str]:
         """The documented ingest line, towards another index, with more options."""
@@ -301,7 +301,7 @@ def test_readme_commands_give_a_three_node_ingest(cluster: Cluster, reference: P
         "workers": 3,
     }
     assert engine["during"]["nodes_lost"] == 0
-    assert cluster.encoder_folders() == []
+    assert cluster.encoder_copies() == []
     assert "max_restarts" in (cluster.work / ".index.ray.log").read_text(encoding="utf-8")  # Ray's, kept there
 
 
@@ -371,7 +371,7 @@ def test_a_worker_node_killed_mid_embedding_does_not_stop_the_ingest(cluster: Cl
     engine = json.loads((cluster.work / "survived" / "manifest.json").read_text(encoding="utf-8"))["engine"]
     assert (engine["nodes"], engine["cpus"]) == (3, 3)  # the cluster as the ingest started
     assert engine["during"]["nodes_lost"] == 1
-    assert cluster.encoder_folders() == []  # not even the killed node's actor's
+    assert cluster.encoder_copies() == []  # not even the killed node's actors'
 
 
 def test_the_head_killed_mid_embedding_is_one_line_and_leaves_the_old_index(cluster: Cluster, reference: Path) -> None:
