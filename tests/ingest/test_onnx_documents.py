@@ -74,7 +74,7 @@ def test_bucketed_batches_equal_texts_one_at_a_time(onnx: OnnxDocumentEmbedder, 
 
 @pytest.mark.integration
 def test_an_encoder_loaded_from_its_files_in_memory_embeds_as_from_its_folder(
-    onnx: OnnxDocumentEmbedder, real_index: Path, model_dir: Path, tmp_path: Path
+    onnx: OnnxDocumentEmbedder, real_index: Path, model_dir: Path
 ) -> None:
     """As a Ray actor loads it (the driver's bytes, no folder on the worker's disk)."""
     files = {name: (real_index / "encoder" / name).read_bytes() for name in DOCUMENT_ENCODER_FILES}
